@@ -1,0 +1,1 @@
+"""The ``awsomechat`` command line (Typer + Rich)."""

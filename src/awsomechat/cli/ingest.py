@@ -1,0 +1,55 @@
+"""``awsomechat ingest`` and ``awsomechat reindex``."""
+
+from __future__ import annotations
+
+import typer
+
+from awsomechat.cli.common import console, container
+from awsomechat.cli.progress import CountBar, IngestBar, make_progress
+from awsomechat.filters import parse_attribute
+
+
+def ingest_command(
+    sources: list[str] = typer.Argument(..., help="files, folders or http(s) URLs"),
+    attr: list[str] = typer.Option([], "--attr", "-a", help="attribute key=value for every document"),
+    groups: str = typer.Option("", "--groups", "-g", help="comma-separated access groups (empty = public)"),
+    include: list[str] = typer.Option([], "--include", help="glob of files to take from folders"),
+    exclude: list[str] = typer.Option([], "--exclude", help="glob of files to skip"),
+    prune: bool = typer.Option(False, "--prune", help="delete documents that disappeared from the source"),
+    depth: int | None = typer.Option(None, "--depth", help="crawl depth for URLs (0 = just the page)"),
+    max_pages: int | None = typer.Option(None, "--max-pages", help="crawl page limit"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="list every document"),
+) -> None:
+    """Ingest documents (PDF, HTML, Markdown, DOCX, text, CSV/JSON FAQ), skipping unchanged ones."""
+    from awsomechat.ingest.pipeline import IngestOptions
+
+    with container() as c:
+        attributes = dict(parse_attribute(a) for a in attr)
+        group_list = tuple(g.strip() for g in groups.split(",") if g.strip())
+        options = IngestOptions(
+            attributes=attributes, groups=group_list, prune=prune, include=tuple(include),
+            exclude=tuple(exclude), crawl_depth=depth, crawl_max_pages=max_pages,
+        )
+        with make_progress(console) as progress:
+            report = c.ingestion.ingest(sources, options, IngestBar(progress, verbose))
+        style = "green" if report.ok else "yellow"
+        console.print(f"[{style}]{report.summary()}[/]", highlight=False)
+        if report.failed:
+            console.print(f"[red]{len(report.failed)} failed:[/]")
+            for name, reason in report.failed:
+                console.print(f"  {name}: {reason}", highlight=False, markup=False)
+            raise typer.Exit(1)
+
+
+def reindex_command(
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Rebuild every vector and BM25 posting with the configured embedder and analyzer."""
+    with container() as c:
+        n = c.documents.stats()["chunks"]
+        if not yes and n and not typer.confirm(f"re-embed {n} passages now?"):
+            raise typer.Exit(1)
+        with make_progress(console) as progress:
+            old, new, count = c.reindexer.run(CountBar(progress, "reindex"))
+        before = f"{old.embedder} / {old.analyzer}" if old else "(empty)"
+        console.print(f"reindexed {count} passages: {before} → {new.embedder} / {new.analyzer}", highlight=False)

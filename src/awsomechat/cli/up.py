@@ -1,0 +1,55 @@
+"""``awsomechat up``: the main job on the embedded defaults.
+
+Starts the store, ingests the bundled sample knowledge base when the store is empty, and runs a
+sample search. (The REST API and web UI will be served from here once they exist.)
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from awsomechat.cli.common import console, container
+from awsomechat.cli.progress import IngestBar, make_progress
+from awsomechat.cli.search import _print_hit
+from awsomechat.types import AccessScope, SearchRequest
+
+SAMPLE_QUESTION = "How do I add documents to an Amazon Kendra index?"
+
+
+def sample_kb_path() -> Path:
+    """The bundled AWS documentation sample (CC BY 4.0, see its README)."""
+    return Path(str(resources.files("awsomechat").joinpath("sample_kb")))
+
+
+def up_command(
+    question: str = typer.Option(SAMPLE_QUESTION, "--question", "-q", help="sample search to run"),
+    skip_sample: bool = typer.Option(False, "--no-sample", help="do not ingest the sample knowledge base"),
+) -> None:
+    """Start the store, ingest the sample knowledge base if the store is empty, run a sample search."""
+    from awsomechat.ingest.pipeline import IngestOptions
+    from awsomechat.store.database import describe_url
+
+    with container() as c:
+        console.print(f"[bold]store[/]: {describe_url(c.database.url)}", highlight=False)
+        n_docs = c.documents.count()
+        if n_docs == 0 and not skip_sample:
+            kb = sample_kb_path()
+            console.print(f"store is empty: ingesting the sample knowledge base from {kb}", highlight=False)
+            with make_progress(console) as progress:
+                report = c.ingestion.ingest(
+                    [str(kb)], IngestOptions(exclude=("README.md", "LICENSE*")), IngestBar(progress)
+                )
+            console.print(report.summary(), highlight=False)
+        else:
+            console.print(f"store holds {n_docs} documents")
+        console.print(f"\n[bold]sample search:[/] {question}\n", highlight=False)
+        response = c.retriever.search(SearchRequest(text=question, k=3, access=AccessScope.public()))
+        for rank, hit in enumerate(response.hits, start=1):
+            _print_hit(rank, hit)
+        console.print(
+            "\nnext: [bold].venv/bin/awsomechat search \"your question\"[/] · "
+            "[bold].venv/bin/awsomechat ingest PATH|URL[/] · [bold].venv/bin/awsomechat --help[/]"
+        )

@@ -1,0 +1,103 @@
+"""The composition root: builds every service from settings, lazily, once per process.
+
+The CLI, the API and tests ask the container for what they need; nothing else constructs
+adapters. Heavy parts (database pool, embedding model) are created on first use.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from awsomechat.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from awsomechat.ingest.pipeline import IngestionService
+    from awsomechat.retrieval.hybrid import HybridRetriever
+    from awsomechat.retrieval.reindex import Reindexer
+    from awsomechat.seams import Embedder
+    from awsomechat.store.database import Database
+    from awsomechat.store.documents import DocumentStore
+    from awsomechat.store.index_meta import IndexGuard
+    from awsomechat.store.search import SearchQueries
+    from awsomechat.text.analyzer import Analyzer
+
+
+class Container:
+    """Holds the services of one process. ``close()`` releases the database pool."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+
+    @cached_property
+    def database(self) -> Database:
+        from awsomechat.store.database import open_database
+
+        return open_database(self.settings.database, self.settings.data_dir)
+
+    @cached_property
+    def documents(self) -> DocumentStore:
+        from awsomechat.store.documents import DocumentStore
+
+        return DocumentStore(self.database)
+
+    @cached_property
+    def index_guard(self) -> IndexGuard:
+        from awsomechat.store.index_meta import IndexGuard
+
+        return IndexGuard(self.database, self.settings.database)
+
+    @cached_property
+    def search_queries(self) -> SearchQueries:
+        from awsomechat.store.search import SearchQueries
+
+        return SearchQueries(self.database, self.settings.database)
+
+    @cached_property
+    def analyzer(self) -> Analyzer:
+        from awsomechat.text.analyzer import Analyzer
+
+        return Analyzer()
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from awsomechat.embed import build_embedder
+
+        return build_embedder(self.settings.embedder)
+
+    def get_embedder(self) -> Embedder:
+        """Callable form for services that load the model only when they need it."""
+        return self.embedder
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        from awsomechat.retrieval.hybrid import HybridRetriever
+
+        return HybridRetriever(
+            self.search_queries, self.index_guard, self.get_embedder, self.analyzer, self.settings.retrieval
+        )
+
+    @cached_property
+    def ingestion(self) -> IngestionService:
+        from awsomechat.ingest.loaders.registry import LoaderRegistry
+        from awsomechat.ingest.pipeline import IngestionService
+
+        return IngestionService(
+            self.documents, self.index_guard, self.get_embedder, self.analyzer, LoaderRegistry(), self.settings
+        )
+
+    @cached_property
+    def reindexer(self) -> Reindexer:
+        from awsomechat.retrieval.reindex import Reindexer
+
+        return Reindexer(self.database, self.get_embedder, self.analyzer, self.settings.database)
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.close()
+
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

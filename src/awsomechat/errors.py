@@ -1,0 +1,53 @@
+"""The project's own exceptions. Edges (CLI, API) translate them; services only raise them."""
+
+from __future__ import annotations
+
+
+class AwsomeChatError(Exception):
+    """Base class: every error a user can act on. ``hint`` says what to do next."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(AwsomeChatError):
+    """A setting is missing or invalid."""
+
+
+class MissingExtraError(AwsomeChatError):
+    """An optional backend was selected but its dependencies are not installed."""
+
+    def __init__(self, what: str, extra: str) -> None:
+        super().__init__(
+            f"{what} needs optional dependencies that are not installed",
+            hint=f"pip install 'awsomechat[{extra}]'",
+        )
+
+
+class StoreError(AwsomeChatError):
+    """The document store is unreachable or in an unexpected state."""
+
+
+class EmbedderMismatchError(StoreError):
+    """The store was indexed with another embedding model than the configured one."""
+
+
+class LoaderError(AwsomeChatError):
+    """A file could not be turned into text (corrupt, empty, binary, unsupported, too big)."""
+
+
+class SourceError(AwsomeChatError):
+    """A source (path, URL) could not be read."""
+
+
+class FilterError(AwsomeChatError):
+    """A metadata filter expression is malformed."""
+
+
+class NotFoundError(AwsomeChatError):
+    """A requested object does not exist (or is not visible to the caller)."""

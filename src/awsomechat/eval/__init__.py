@@ -1,0 +1,1 @@
+"""Evaluation: retrieval metrics on BEIR-layout datasets."""

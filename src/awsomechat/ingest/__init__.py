@@ -1,0 +1,1 @@
+"""Ingestion pipeline: sources find documents, loaders parse them, the pipeline stores them."""

@@ -1,0 +1,321 @@
+"""Structure-aware chunker: packs a document's sections into passages that fit the embedder.
+
+Passages never cross a heading (or a PDF page), each starts with its context (``title > heading
+path``) so it stands alone for embedding and BM25, and the whole text, context included, fits
+``max_tokens``. Tokens are counted once per piece and summed; each finished passage is counted
+once more to make sure the sum did not under-estimate (it never does for word-piece tokenizers).
+
+Tiny sections (under ``min_tokens``) are merged into the following passage when both sit under the
+same top-level heading, because a heading with one short line is a poor retrieval unit. The merged
+passage keeps the deeper heading path when one path contains the other (the usual "intro line
+of a section, then its first subsection" case); for siblings it keeps the following section's path
+and writes the tiny section's own heading in front of its text, so no heading is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from awsomechat.types import ChunkDraft, LoadedDocument, Section
+
+__all__ = ["StructuredChunker"]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=\S)")
+_WORD_GAP = re.compile(r"\s+")
+_FENCES = ("```", "~~~")
+
+
+@dataclass
+class _Unit:
+    """A piece of body text with its (summed, special-token-free) cost and the separator before it."""
+
+    text: str
+    tokens: int
+    sep: str
+    page: int | None = None
+
+
+@dataclass
+class _Group:
+    """Consecutive sections that share one heading path and page; one packing run."""
+
+    path: tuple[str, ...]
+    page: int | None
+    atomic: bool
+    texts: list[str] = field(default_factory=list)
+    costs: list[int] = field(default_factory=list)
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs; a fenced code block is never cut at its blank lines."""
+    out: list[str] = []
+    buf: list[str] = []
+    fence = ""
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if fence or stripped.startswith(_FENCES):
+            buf.append(line)
+            if not fence:
+                fence = stripped[:3]
+            elif stripped.startswith(fence):
+                fence = ""
+        elif stripped:
+            buf.append(line)
+        elif buf:
+            out.append("\n".join(buf))
+            buf = []
+    if buf:
+        out.append("\n".join(buf))
+    return out
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.split("\n") if line.strip()]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _WORD_GAP.split(text) if w]
+
+
+# Split levels, coarsest first, with the separator that rejoins their pieces.
+_LEVELS: tuple[tuple[Callable[[str], list[str]], str], ...] = (
+    (_paragraphs, "\n\n"),
+    (_lines, "\n"),
+    (_sentences, " "),
+    (_words, " "),
+)
+
+
+class StructuredChunker:
+    """Splits a LoadedDocument into ChunkDrafts of at most ``max_tokens`` tokens each."""
+
+    def __init__(
+        self,
+        count_tokens: Callable[[str], int],
+        max_tokens: int = 200,
+        overlap_tokens: int = 40,
+        min_tokens: int = 20,
+    ) -> None:
+        if max_tokens < 8:
+            raise ValueError(f"max_tokens must be at least 8, got {max_tokens}")
+        if not 0 <= overlap_tokens < max_tokens // 2:
+            raise ValueError(f"overlap_tokens must be in [0, {max_tokens // 2}), got {overlap_tokens}")
+        if min_tokens < 0:
+            raise ValueError(f"min_tokens must be >= 0, got {min_tokens}")
+        self.count_tokens = count_tokens
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+        self.min_tokens = min_tokens
+        # Special tokens ([CLS]/[SEP]) are counted once per call; subtract them from each piece so
+        # that summed pieces estimate the joined text instead of over-counting.
+        self._overhead = max(0, count_tokens(""))
+
+    def _cost(self, text: str) -> int:
+        return max(0, self.count_tokens(text) - self._overhead)
+
+    def chunk(self, doc: LoadedDocument) -> list[ChunkDraft]:
+        """The document's passages in order, ``position`` 0..n-1. Deterministic."""
+        drafts: list[ChunkDraft] = []
+        prefixes: dict[tuple[str, ...], tuple[str, int]] = {}
+        for group in self._merge_tiny(self._groups(doc.sections)):
+            if group.path not in prefixes:
+                prefixes[group.path] = self._prefix(doc.title, group.path)
+            prefix, prefix_cost = prefixes[group.path]
+            budget = self.max_tokens - self._overhead - prefix_cost
+            units: list[_Unit] = []
+            for text, cost in zip(group.texts, group.costs, strict=True):
+                if cost <= budget:
+                    units.append(_Unit(text, cost, "\n\n", group.page))
+                else:
+                    units.extend(self._split(text, budget, "\n\n", group.page))
+            for text, count, page in self._pack(units, budget, prefix):
+                drafts.append(ChunkDraft(text, len(drafts), group.path, page, count))
+        return drafts
+
+    # ------------------------------------------------------------ grouping ---
+
+    def _groups(self, sections: list[Section]) -> Iterator[_Group]:
+        current: _Group | None = None
+        for section in sections:
+            text = section.text.strip("\n").rstrip()
+            if not text.strip():
+                continue
+            key = (section.heading_path, section.page)
+            if current is None or section.atomic or current.atomic or (current.path, current.page) != key:
+                if current is not None:
+                    yield current
+                current = _Group(section.heading_path, section.page, section.atomic)
+            current.texts.append(text)
+            current.costs.append(self._cost(text))
+        if current is not None:
+            yield current
+
+    def _merge_tiny(self, groups: Iterator[_Group]) -> Iterator[_Group]:
+        carry: _Group | None = None
+        for group in groups:
+            if carry is not None:
+                top = carry.path[:1]
+                if group.atomic or group.path[:1] != top:
+                    yield carry
+                else:
+                    group = self._merged(carry, group)
+                carry = None
+            if not group.atomic and sum(group.costs) < self.min_tokens:
+                carry = group
+            else:
+                yield group
+        if carry is not None:
+            yield carry
+
+    def _merged(self, tiny: _Group, nxt: _Group) -> _Group:
+        texts, costs = list(tiny.texts), list(tiny.costs)
+        if nxt.path[: len(tiny.path)] == tiny.path or tiny.path[: len(nxt.path)] != nxt.path:
+            path = nxt.path
+        else:
+            path = tiny.path  # the tiny section is the deeper one
+        if path[: len(tiny.path)] != tiny.path:
+            common = 0
+            while common < min(len(path), len(tiny.path)) and path[common] == tiny.path[common]:
+                common += 1
+            texts[0] = " > ".join(tiny.path[common:]) + "\n" + texts[0]
+            costs[0] = self._cost(texts[0])
+        return _Group(path, tiny.page, False, texts + nxt.texts, costs + nxt.costs)
+
+    # ------------------------------------------------------------- context ---
+
+    def _prefix(self, title: str, path: tuple[str, ...]) -> tuple[str, int]:
+        """``title > h1 > h2`` (title left out when it is the first heading) and its cost.
+
+        A context longer than half the budget is cut so that a body always has room.
+        """
+        parts = [p.strip() for p in path if p.strip()]
+        title = title.strip()
+        if title and not (parts and parts[0].casefold() == title.casefold()):
+            parts.insert(0, title)
+        prefix = " > ".join(parts)
+        if not prefix:
+            return "", 0
+        limit = (self.max_tokens - self._overhead) // 2
+        cost = self._cost(prefix + "\n\n")
+        if cost <= limit:
+            return prefix, cost
+        room = limit - self._cost(" …")
+        kept: list[str] = []
+        for piece in self._split(prefix, room, "", None):
+            room -= piece.tokens
+            if room < 0:
+                break
+            kept.append(piece.sep + piece.text if kept else piece.text)
+        prefix = "".join(kept).rstrip() + " …"
+        return prefix, self._cost(prefix + "\n\n")
+
+    # ----------------------------------------------------------- splitting ---
+
+    def _split(self, text: str, budget: int, sep: str, page: int | None, level: int = 0) -> list[_Unit]:
+        """Cut ``text`` (known to be over ``budget``) at the coarsest boundaries that fit."""
+        if level == len(_LEVELS):
+            return self._split_chars(text, budget, sep, page)
+        splitter, join = _LEVELS[level]
+        pieces = splitter(text)
+        if len(pieces) <= 1:
+            return self._split(text, budget, sep, page, level + 1)
+        out: list[_Unit] = []
+        for i, piece in enumerate(pieces):
+            piece_sep = sep if i == 0 else join
+            cost = self._cost(piece)
+            if cost <= budget:
+                out.append(_Unit(piece, cost, piece_sep, page))
+            else:
+                out.extend(self._split(piece, budget, piece_sep, page, level + 1))
+        return out
+
+    def _split_chars(self, text: str, budget: int, sep: str, page: int | None) -> list[_Unit]:
+        """Last resort for a single huge "word" (a hash, base64, minified code)."""
+        text = text.strip()
+        chars_per_token = len(text) / max(1, self._cost(text))
+        out: list[_Unit] = []
+        start = 0
+        while start < len(text):
+            size = max(1, int(budget * chars_per_token))
+            cost = self._cost(text[start : start + size])
+            while cost > budget and size > 1:
+                size = max(1, int(size * budget / cost * 0.9))
+                cost = self._cost(text[start : start + size])
+            out.append(_Unit(text[start : start + size], cost, sep if start == 0 else "", page))
+            start += size
+        return out
+
+    # ------------------------------------------------------------- packing ---
+
+    def _pack(self, units: list[_Unit], budget: int, prefix: str) -> Iterator[tuple[str, int, int | None]]:
+        """Greedy packing with overlap; yields (text, token count, page) per passage."""
+        pending = deque(units)
+        cur: list[_Unit] = []
+        cost = 0
+        n_overlap = 0
+        while pending or len(cur) > n_overlap:
+            if pending and (not cur or cost + pending[0].tokens <= budget):
+                unit = pending.popleft()
+                cur.append(unit)
+                cost += unit.tokens
+                continue
+            if len(cur) == n_overlap:  # only overlap left and the next unit needs its room
+                cur, cost, n_overlap = [], 0, 0
+                continue
+            text, count, kept = self._finish(cur, n_overlap, prefix, pending)
+            yield text, count, kept[0].page
+            room = budget - pending[0].tokens if pending else 0
+            cur = self._overlap(kept, min(self.overlap_tokens, room))
+            cost, n_overlap = sum(u.tokens for u in cur), len(cur)
+
+    def _finish(
+        self, cur: list[_Unit], n_overlap: int, prefix: str, pending: deque[_Unit]
+    ) -> tuple[str, int, list[_Unit]]:
+        """Render ``cur`` and check its real count; give back units (to ``pending``) until it fits."""
+        cur = list(cur)
+        while True:
+            body = "".join(u.sep + u.text if i else u.text for i, u in enumerate(cur))
+            text = f"{prefix}\n\n{body}" if prefix else body
+            count = self.count_tokens(text)
+            if count <= self.max_tokens or (len(cur) == 1 and len(cur[0].text) <= 1):
+                return text, count, cur
+            if n_overlap:
+                cur.pop(0)
+                n_overlap -= 1
+            elif len(cur) > 1:
+                pending.appendleft(cur.pop())
+            else:
+                # One piece whose real count beats its estimate: cut it tighter and retry.
+                unit = cur.pop()
+                smaller = max(1, unit.tokens - (count - self.max_tokens) - 1)
+                pieces = self._split(unit.text, smaller, unit.sep, unit.page)
+                if len(pieces) == 1:
+                    pieces = self._split_chars(unit.text, smaller, unit.sep, unit.page)
+                cur.append(pieces[0])
+                pending.extendleft(reversed(pieces[1:]))
+
+    def _overlap(self, kept: list[_Unit], limit: int) -> list[_Unit]:
+        """The trailing sentences of a passage, about ``limit`` tokens, to open the next one."""
+        taken: list[_Unit] = []
+        total = 0
+        for unit in reversed(kept):
+            if total + unit.tokens <= limit:
+                taken.append(unit)
+                total += unit.tokens
+                continue
+            if limit - total > 0:
+                for piece in reversed(self._split(unit.text, limit - total, unit.sep, unit.page)):
+                    if total + piece.tokens > limit:
+                        break
+                    taken.append(piece)
+                    total += piece.tokens
+            break
+        taken.reverse()
+        return taken

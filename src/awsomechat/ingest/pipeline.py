@@ -1,0 +1,279 @@
+"""Incremental ingestion: source → loader → chunker → embedder + BM25 terms → store.
+
+Sync semantics: a document whose bytes and ingest options are unchanged is skipped before it is
+parsed; a changed one is replaced in one transaction; with ``prune`` a document that vanished
+from its source is deleted. A file that cannot be read or parsed is reported by name and the
+batch goes on. Work is batched across documents so the embedder sees full batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from awsomechat.errors import AwsomeChatError
+from awsomechat.ingest.chunker import StructuredChunker
+from awsomechat.ingest.loaders.registry import LoaderRegistry
+from awsomechat.ingest.sources import SourceFailure, open_source
+from awsomechat.seams import Embedder
+from awsomechat.settings import Settings
+from awsomechat.store.documents import DocumentStore, DocumentWrite, IndexedChunk
+from awsomechat.store.index_meta import IndexGuard, IndexSpec
+from awsomechat.text.analyzer import Analyzer
+from awsomechat.types import ChunkDraft, JsonScalar, LoadedDocument, SourceItem
+
+# Documents are written once this many passages are waiting (one embedder call per batch).
+BATCH_PASSAGES = 256
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Per-run options: applied to every document of the run."""
+
+    attributes: dict[str, JsonScalar] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    prune: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    crawl_depth: int | None = None
+    crawl_max_pages: int | None = None
+
+
+@dataclass
+class IngestReport:
+    """What a run did. ``failed`` lists (name, reason) for every document that was not stored."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    passages: int = 0
+    bytes: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    document_ids: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.deleted} deleted, {len(self.failed)} failed; {self.passages} passages in "
+            f"{self.seconds:.1f} s"
+        )
+
+
+class IngestProgress(Protocol):
+    """Where long runs report progress (a Rich bar in the CLI, a job record in the API)."""
+
+    def source_started(self, spec: str, total: int | None) -> None: ...
+
+    def item_done(self, name: str, status: str, detail: str = "") -> None: ...
+
+
+class _NoProgress:
+    def source_started(self, spec: str, total: int | None) -> None:
+        pass
+
+    def item_done(self, name: str, status: str, detail: str = "") -> None:
+        pass
+
+
+@dataclass
+class _Pending:
+    item: SourceItem
+    doc: LoadedDocument
+    drafts: list[ChunkDraft]
+    write: DocumentWrite
+    replaces: bool
+
+
+class IngestionService:
+    """Runs ingestion against the store. Build it once; call :meth:`ingest` per run."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        guard: IndexGuard,
+        embedder: Callable[[], Embedder],
+        analyzer: Analyzer,
+        loaders: LoaderRegistry,
+        settings: Settings,
+    ) -> None:
+        self._store = store
+        self._guard = guard
+        self._embedder = embedder
+        self._analyzer = analyzer
+        self._loaders = loaders
+        self._settings = settings
+        self._chunker: StructuredChunker | None = None
+
+    # ---------------------------------------------------------------- public
+    def ingest(
+        self, specs: Sequence[str], options: IngestOptions, progress: IngestProgress | None = None
+    ) -> IngestReport:
+        """Ingest every path or URL in ``specs`` (a bad spec is a failure, not an abort)."""
+        progress = progress or _NoProgress()
+        report = IngestReport()
+        t0 = time.perf_counter()
+        ing = self._settings.ingest
+        for spec in specs:
+            try:
+                source = open_source(
+                    spec,
+                    include=list(options.include),
+                    exclude=list(options.exclude),
+                    max_bytes=ing.max_bytes,
+                    crawl_depth=ing.crawl_depth if options.crawl_depth is None else options.crawl_depth,
+                    crawl_max_pages=(
+                        ing.crawl_max_pages if options.crawl_max_pages is None else options.crawl_max_pages
+                    ),
+                    timeout_s=ing.http_timeout_s,
+                    user_agent=ing.user_agent,
+                )
+            except AwsomeChatError as exc:
+                report.failed.append((spec, str(exc)))
+                progress.item_done(spec, "failed", str(exc))
+                continue
+            list_uris = getattr(source, "list_uris", None)
+            progress.source_started(spec, len(list_uris()) if callable(list_uris) else None)
+            seen = self.ingest_items(source.iter_items(), source.name, options, progress, report)
+            if options.prune:
+                self._prune(source.name, seen, progress, report)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def ingest_items(
+        self,
+        items: Iterable[SourceItem | SourceFailure],
+        source_name: str,
+        options: IngestOptions,
+        progress: IngestProgress | None = None,
+        report: IngestReport | None = None,
+    ) -> set[str]:
+        """Ingest items from any source (uploads too). Returns every URI seen, failed ones included."""
+        progress = progress or _NoProgress()
+        report = report if report is not None else IngestReport()
+        seen: set[str] = set()
+        batch: list[SourceItem] = []
+        for entry in items:
+            seen.add(entry.uri)
+            if isinstance(entry, SourceFailure):
+                report.failed.append((entry.name, entry.reason))
+                progress.item_done(entry.name, "failed", entry.reason)
+                continue
+            batch.append(entry)
+            if len(batch) >= 64:
+                self._process_batch(batch, options, progress, report)
+                batch = []
+        if batch:
+            self._process_batch(batch, options, progress, report)
+        return seen
+
+    # --------------------------------------------------------------- private
+    def _options_hash(self, options: IngestOptions) -> str:
+        c = self._settings.chunking
+        payload = {
+            "attributes": options.attributes,
+            "groups": sorted(options.groups),
+            "chunking": [c.max_tokens, c.overlap_tokens, c.min_tokens],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _get_chunker(self, embedder: Embedder) -> StructuredChunker:
+        if self._chunker is None:
+            c = self._settings.chunking
+            self._chunker = StructuredChunker(
+                embedder.count_tokens,
+                max_tokens=min(c.max_tokens, embedder.max_tokens),
+                overlap_tokens=c.overlap_tokens,
+                min_tokens=c.min_tokens,
+            )
+        return self._chunker
+
+    def _process_batch(
+        self,
+        items: list[SourceItem],
+        options: IngestOptions,
+        progress: IngestProgress,
+        report: IngestReport,
+    ) -> None:
+        existing = self._store.existing([i.uri for i in items])
+        options_hash = self._options_hash(options)
+        embedder = self._embedder()
+        self._guard.ensure(IndexSpec(embedder.name, embedder.dim, self._analyzer.version))
+        chunker = self._get_chunker(embedder)
+        pending: list[_Pending] = []
+        n_waiting = 0
+        for item in items:
+            content_hash = hashlib.sha256(item.data).hexdigest()
+            old = existing.get(item.uri)
+            if old and old.content_hash == content_hash and old.options_hash == options_hash:
+                report.unchanged += 1
+                progress.item_done(item.name, "unchanged")
+                continue
+            try:
+                doc = self._loaders.load(item, max_bytes=self._settings.ingest.max_bytes)
+                drafts = chunker.chunk(doc)
+                if not drafts:
+                    raise AwsomeChatError("no passages after chunking (no text?)")
+            except AwsomeChatError as exc:
+                report.failed.append((item.name, exc.message))
+                progress.item_done(item.name, "failed", exc.message)
+                continue
+            attributes: dict[str, Any] = {
+                k: v for k, v in doc.metadata.items() if k != "title" and isinstance(v, str | int | float | bool)
+            }
+            attributes.update(options.attributes)
+            write = DocumentWrite(
+                source=item.source, uri=item.uri, title=doc.title, format=doc.format,
+                content_hash=content_hash, size_bytes=len(item.data), options_hash=options_hash,
+                attributes=attributes, groups=tuple(sorted(set(options.groups))),
+            )
+            pending.append(_Pending(item, doc, drafts, write, replaces=old is not None))
+            n_waiting += len(drafts)
+            if n_waiting >= BATCH_PASSAGES:
+                self._embed_and_write(pending, embedder, progress, report)
+                pending, n_waiting = [], 0
+        if pending:
+            self._embed_and_write(pending, embedder, progress, report)
+
+    def _embed_and_write(
+        self, pending: list[_Pending], embedder: Embedder, progress: IngestProgress, report: IngestReport
+    ) -> None:
+        texts = [d.text for p in pending for d in p.drafts]
+        vectors = embedder.embed_passages(texts)
+        offset = 0
+        for p in pending:
+            chunks = []
+            for draft in p.drafts:
+                tf, n_terms = self._analyzer.term_frequencies(draft.text)
+                chunks.append(IndexedChunk(draft, vectors[offset], tf, n_terms))
+                offset += 1
+            try:
+                doc_id = self._store.write(p.write, chunks)
+            except AwsomeChatError as exc:
+                report.failed.append((p.item.name, exc.message))
+                progress.item_done(p.item.name, "failed", exc.message)
+                continue
+            report.document_ids.append(doc_id)
+            report.passages += len(chunks)
+            report.bytes += p.write.size_bytes
+            if p.replaces:
+                report.updated += 1
+                progress.item_done(p.item.name, "updated", f"{len(chunks)} passages")
+            else:
+                report.added += 1
+                progress.item_done(p.item.name, "added", f"{len(chunks)} passages")
+
+    def _prune(self, source: str, seen: set[str], progress: IngestProgress, report: IngestReport) -> None:
+        for uri, doc_id in sorted(self._store.uris_of_source(source).items()):
+            if uri not in seen and self._store.delete(doc_id):
+                report.deleted += 1
+                progress.item_done(uri, "deleted")

@@ -1,0 +1,1 @@
+"""Hybrid retrieval: dense + BM25 candidates, fused by reciprocal rank fusion."""

@@ -1,0 +1,118 @@
+"""The retriever behind ``search``, the query API and the answer chain."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from awsomechat.errors import EmbedderMismatchError
+from awsomechat.retrieval.fusion import reciprocal_rank_fusion
+from awsomechat.seams import Embedder, Reranker
+from awsomechat.settings import RetrievalSettings
+from awsomechat.store.filters_sql import where_clause
+from awsomechat.store.index_meta import IndexGuard, IndexSpec, describe
+from awsomechat.store.search import Candidate, SearchQueries
+from awsomechat.text.analyzer import Analyzer
+from awsomechat.text.highlight import make_excerpt
+from awsomechat.types import Scores, SearchHit, SearchRequest, SearchResponse
+
+
+class HybridRetriever:
+    """Dense and BM25 candidates under the caller's access scope and filters, fused by RRF.
+
+    The embedder is loaded on first dense query (a BM25-only caller never pays for it).
+    """
+
+    def __init__(
+        self,
+        queries: SearchQueries,
+        guard: IndexGuard,
+        embedder: Callable[[], Embedder],
+        analyzer: Analyzer,
+        settings: RetrievalSettings,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self._queries = queries
+        self._guard = guard
+        self._embedder = embedder
+        self._analyzer = analyzer
+        self._settings = settings
+        self._reranker = reranker
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        s = self._settings
+        timings: dict[str, float] = {}
+        want = request.offset + request.k
+        n_candidates = max(s.candidates, want)
+        where, params = where_clause(request.filters, request.access)
+        query_terms = self._analyzer.query_terms(request.text)
+
+        dense: list[Candidate] = []
+        bm25: list[Candidate] = []
+        if request.mode in ("hybrid", "dense"):
+            t0 = time.perf_counter()
+            emb = self._embedder()
+            self._guard.ensure(IndexSpec(emb.name, emb.dim, self._analyzer.version))
+            vector = emb.embed_query(request.text)
+            timings["embed_ms"] = _ms(t0)
+            t0 = time.perf_counter()
+            dense = self._queries.dense(vector, n_candidates if request.mode == "hybrid" else want, where, params)
+            timings["dense_ms"] = _ms(t0)
+        if request.mode in ("hybrid", "bm25"):
+            if request.mode == "bm25":
+                self._check_analyzer()
+            t0 = time.perf_counter()
+            bm25 = self._queries.bm25(
+                query_terms, n_candidates if request.mode == "hybrid" else want, where, params,
+                k1=s.bm25_k1, b=s.bm25_b,
+            )
+            timings["bm25_ms"] = _ms(t0)
+
+        t0 = time.perf_counter()
+        fused = reciprocal_rank_fusion(
+            [[c.chunk_id for c in dense], [c.chunk_id for c in bm25]],
+            [s.dense_weight if request.mode != "bm25" else 0.0, s.bm25_weight if request.mode != "dense" else 0.0],
+            k=s.rrf_k,
+        )
+        dense_score = {c.chunk_id: c.score for c in dense}
+        bm25_score = {c.chunk_id: c.score for c in bm25}
+        # A reranker sees its whole window before paging, so page 2 follows page 1.
+        window = fused[: max(want, s.reranker.top_n)] if self._reranker else fused[request.offset : want]
+        page = window
+        rows = self._queries.rows([f.chunk_id for f in page])
+        hits: list[SearchHit] = []
+        for f in page:
+            row = rows.get(f.chunk_id)
+            if row is None:  # deleted between the two queries
+                continue
+            excerpt, highlights = make_excerpt(row.text, query_terms, self._analyzer, s.excerpt_chars)
+            hits.append(
+                SearchHit(
+                    chunk_id=row.chunk_id, document_id=row.document_id, title=row.title, uri=row.uri,
+                    source=row.source, attributes=row.attributes, text=row.text,
+                    heading_path=row.heading_path, page=row.page, position=row.position,
+                    excerpt=excerpt, highlights=highlights,
+                    scores=Scores(
+                        fused=f.score, dense=dense_score.get(f.chunk_id), bm25=bm25_score.get(f.chunk_id),
+                        dense_rank=f.ranks[0], bm25_rank=f.ranks[1],
+                    ),
+                )
+            )
+        if self._reranker is not None:
+            hits = self._reranker.rerank(request.text, hits)[request.offset : want]
+        timings["fuse_fetch_ms"] = _ms(t0)
+        timings["total_ms"] = sum(timings.values())
+        return SearchResponse(hits=hits, timings_ms=timings)
+
+    def _check_analyzer(self) -> None:
+        spec = self._guard.current()
+        if spec is not None and spec.analyzer != self._analyzer.version:
+            raise EmbedderMismatchError(
+                f"the store was indexed with {describe(spec)}, but analyzer {self._analyzer.version}"
+                " is in use",
+                hint="run `awsomechat reindex`",
+            )
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 3)

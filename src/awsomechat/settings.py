@@ -1,0 +1,201 @@
+"""One typed settings tree, read from ``AWSOMECHAT_*`` variables and an optional TOML file.
+
+Nested fields use ``__``: ``AWSOMECHAT_RETRIEVAL__BM25_K1=1.2``. The config file is named by
+``AWSOMECHAT_CONFIG_FILE`` (or ``<data dir>/config.toml`` when it exists); environment variables
+win over the file. Nothing here is built at import time: callers construct ``Settings()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from awsomechat.errors import ConfigError
+
+ENV_PREFIX = "AWSOMECHAT_"
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder (``~/.local/share/awsomechat`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("awsomechat", appauthor=False))
+
+
+class DatabaseSettings(BaseModel):
+    """Where documents live. No URL means the embedded PostgreSQL in the data directory."""
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL of a PostgreSQL >= 15 with pgvector; empty = embedded server",
+    )
+    name: str = Field(default="awsomechat", description="database created in the embedded server")
+    pool_min: int = Field(default=1, ge=1)
+    pool_max: int = Field(default=8, ge=1)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    hnsw_m: int = Field(default=16, ge=4, le=100)
+    hnsw_ef_construction: int = Field(default=64, ge=8, le=1000)
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_max_scan_tuples: int = Field(default=50_000, ge=1000)
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> DatabaseSettings:
+        if self.pool_min > self.pool_max:
+            raise ValueError("pool_min must not exceed pool_max")
+        if self.url is not None and not self.url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("url must start with postgresql://")
+        return self
+
+
+class EmbedderSettings(BaseModel):
+    """Which sentence-embedding model turns passages and queries into vectors."""
+
+    kind: Literal["minilm", "e5"] = Field(
+        default="minilm", description="minilm: all-MiniLM-L6-v2 (torch); e5: multilingual-e5-small (C)"
+    )
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    threads: int | None = Field(default=None, ge=1, description="CPU threads; default = all cores")
+    max_seq_tokens: int = Field(default=256, ge=16, le=512)
+
+
+class ChunkingSettings(BaseModel):
+    """How documents are cut into passages (counted in embedder tokens)."""
+
+    max_tokens: int = Field(default=200, ge=32, le=512)
+    overlap_tokens: int = Field(default=32, ge=0)
+    min_tokens: int = Field(default=24, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens // 2:
+            raise ValueError("overlap_tokens must be less than half of max_tokens")
+        return self
+
+
+class IngestSettings(BaseModel):
+    """Limits and defaults for ingestion."""
+
+    max_file_mb: float = Field(default=50.0, gt=0)
+    crawl_depth: int = Field(default=0, ge=0, le=10)
+    crawl_max_pages: int = Field(default=100, ge=1, le=100_000)
+    http_timeout_s: float = Field(default=20.0, gt=0)
+    user_agent: str = "AWSomeChat-ingest/0.1 (+self-hosted)"
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+class RerankerSettings(BaseModel):
+    """Optional second-stage reranker over the fused candidates."""
+
+    kind: Literal["none"] = Field(
+        default="none",
+        description="none (no packaged cross-encoder exists; see README 'Reranking')",
+    )
+    top_n: int = Field(default=30, ge=1, le=500)
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid retrieval: BM25 + dense candidates fused by weighted reciprocal rank fusion."""
+
+    bm25_k1: float = Field(default=0.9, ge=0)
+    bm25_b: float = Field(default=0.4, ge=0, le=1)
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(default=1.0, ge=0)
+    bm25_weight: float = Field(default=1.0, ge=0)
+    candidates: int = Field(default=100, ge=1, le=2000, description="per retriever, before fusion")
+    top_k: int = Field(default=10, ge=1, le=1000)
+    excerpt_chars: int = Field(default=300, ge=50, le=5000)
+    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> RetrievalSettings:
+        if self.dense_weight == 0 and self.bm25_weight == 0:
+            raise ValueError("dense_weight and bm25_weight cannot both be 0")
+        return self
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one AWSomeChat installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = config_file_path()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def config_file_path() -> Path | None:
+    """The TOML file in force: ``AWSOMECHAT_CONFIG_FILE``, else ``<data dir>/config.toml`` if present."""
+    explicit = os.environ.get(f"{ENV_PREFIX}CONFIG_FILE")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path} (from {ENV_PREFIX}CONFIG_FILE) does not exist",
+                hint="create it or unset the variable",
+            )
+        return path
+    data_dir = os.environ.get(f"{ENV_PREFIX}DATA_DIR")
+    candidate = (Path(data_dir).expanduser() if data_dir else default_data_dir()) / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build and validate settings, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = "__".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{ENV_PREFIX}{loc}: {err['msg']}")
+        raise ConfigError(
+            "invalid configuration:\n  " + "\n  ".join(problems),
+            hint="fix the environment variable or config file entry named above",
+        ) from None
+    except Exception as exc:  # malformed TOML, unreadable file
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"could not read configuration: {exc}") from None
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data with every secret masked."""
+    return settings.model_dump(mode="json")  # SecretStr serialises as '**********'

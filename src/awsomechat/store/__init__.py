@@ -1,0 +1,1 @@
+"""PostgreSQL + pgvector: the one store for documents, passages, vectors and BM25 postings."""

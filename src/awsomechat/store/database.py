@@ -1,0 +1,99 @@
+"""Connecting to the store: the embedded server or any PostgreSQL with pgvector by URL."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from awsomechat.errors import StoreError
+from awsomechat.settings import DatabaseSettings
+from awsomechat.store import embedded
+from awsomechat.store.migrate import apply_migrations
+
+log = logging.getLogger(__name__)
+
+
+def resolve_url(db: DatabaseSettings, data_dir: Path) -> str:
+    """The connection URL in force, starting the embedded server when no URL is configured."""
+    if db.url is not None:
+        return db.url.get_secret_value()
+    return embedded.start(data_dir, db.name)
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password removed, for messages and logs."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparseable database URL>"
+    parts.pop("password", None)
+    return make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+    conn.commit()
+
+
+class Database:
+    """A connection pool on a migrated schema. Open once per process; close at exit."""
+
+    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout_s: float = 10.0) -> None:
+        self.url = url
+        self._check_and_migrate(timeout_s)
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=pool_min,
+            max_size=pool_max,
+            timeout=timeout_s,
+            configure=_configure,
+            kwargs={"connect_timeout": max(1, int(timeout_s))},
+            open=True,
+            name="awsomechat",
+        )
+
+    def _check_and_migrate(self, timeout_s: float) -> None:
+        try:
+            with psycopg.connect(self.url, connect_timeout=max(1, int(timeout_s))) as conn:
+                ok = conn.execute(
+                    "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
+                ).fetchone()
+                if not ok:
+                    raise StoreError(
+                        f"PostgreSQL at {describe_url(self.url)} has no pgvector extension",
+                        hint="install pgvector (https://github.com/pgvector/pgvector) or use the embedded store",
+                    )
+                applied = apply_migrations(conn)
+                for mig in applied:
+                    log.info("applied migration %04d_%s", mig.version, mig.name)
+        except psycopg.OperationalError as exc:
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {describe_url(self.url)}: {str(exc).strip()}",
+                hint="check AWSOMECHAT_DATABASE__URL, or unset it to use the embedded store",
+            ) from exc
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_database(db: DatabaseSettings, data_dir: Path) -> Database:
+    return Database(
+        resolve_url(db, data_dir),
+        pool_min=db.pool_min,
+        pool_max=db.pool_max,
+        timeout_s=db.connect_timeout_s,
+    )

@@ -1,0 +1,287 @@
+"""Writing and reading documents: one transaction per document, everywhere at once.
+
+A document's row, its passages, their vectors and their BM25 postings are written (or replaced,
+or deleted) in a single transaction, so no reader ever sees a document in one retriever and not
+the other, and a crash mid-ingest leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from awsomechat.errors import NotFoundError, StoreError
+from awsomechat.store.database import Database
+from awsomechat.store.filters_sql import access_clause
+from awsomechat.types import AccessScope, ChunkDraft, ChunkRecord, DocumentRecord
+
+STATS_SLOTS = 16
+
+
+@dataclass(frozen=True)
+class DocumentWrite:
+    """Everything needed to store one document version."""
+
+    source: str
+    uri: str
+    title: str
+    format: str
+    content_hash: str
+    size_bytes: int
+    options_hash: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """A passage with its vector and BM25 term frequencies, ready to store."""
+
+    draft: ChunkDraft
+    vector: npt.NDArray[np.float32]
+    term_freqs: Counter[str]
+    term_count: int
+
+
+@dataclass(frozen=True)
+class ExistingDocument:
+    """What sync needs to know about a stored document to skip, update or replace it."""
+
+    id: int
+    content_hash: str
+    options_hash: str
+    title: str
+    attributes: dict[str, Any]
+    groups: tuple[str, ...]
+    source: str
+
+
+_DOC_COLUMNS = (
+    "d.id, d.source, d.uri, d.title, d.format, d.content_hash, d.attributes, d.groups,"
+    " d.chunk_count, d.size_bytes, d.created_at, d.updated_at"
+)
+
+
+def _doc_record(row: dict[str, Any]) -> DocumentRecord:
+    return DocumentRecord(
+        id=row["id"],
+        source=row["source"],
+        uri=row["uri"],
+        title=row["title"],
+        format=row["format"],
+        content_hash=row["content_hash"],
+        attributes=dict(row["attributes"]),
+        groups=tuple(row["groups"]),
+        chunk_count=row["chunk_count"],
+        size_bytes=row["size_bytes"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class DocumentStore:
+    """Documents and passages in PostgreSQL (see the module docstring for the guarantees)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ writes
+    def existing(self, uris: Sequence[str]) -> dict[str, ExistingDocument]:
+        """Stored versions of the given URIs (one round trip for a whole batch)."""
+        if not uris:
+            return {}
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT id, uri, content_hash, options_hash, title, attributes, groups, source"
+                " FROM documents WHERE uri = ANY(%s)",
+                (list(uris),),
+            )
+            return {
+                r["uri"]: ExistingDocument(
+                    r["id"], r["content_hash"], r["options_hash"], r["title"], dict(r["attributes"]), tuple(r["groups"]),
+                    r["source"],
+                )
+                for r in cur.fetchall()
+            }
+
+    def write(self, doc: DocumentWrite, chunks: Sequence[IndexedChunk]) -> int:
+        """Insert or atomically replace the document with ``doc.uri``; returns its id."""
+        if not chunks:
+            raise StoreError(f"refusing to store {doc.uri} with no passages")
+        with self._db.pool.connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO documents (source, uri, title, format, content_hash, options_hash, attributes,"
+                " groups, size_bytes, chunk_count) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
+                " ON CONFLICT (uri) DO UPDATE SET source = excluded.source, title = excluded.title,"
+                " format = excluded.format, content_hash = excluded.content_hash,"
+                " options_hash = excluded.options_hash,"
+                " attributes = excluded.attributes, groups = excluded.groups,"
+                " size_bytes = excluded.size_bytes, chunk_count = excluded.chunk_count,"
+                " updated_at = now()"
+                " RETURNING id",
+                (
+                    doc.source, doc.uri, doc.title, doc.format, doc.content_hash, doc.options_hash,
+                    json.dumps(doc.attributes), list(doc.groups), doc.size_bytes, len(chunks),
+                ),
+            ).fetchone()
+            assert row is not None
+            doc_id = int(row[0])
+            self._delete_chunks(conn, doc_id)
+            self._insert_chunks(conn, doc_id, chunks)
+            return doc_id
+
+    def update_metadata(self, doc_id: int, doc: DocumentWrite) -> None:
+        """Change title, source, attributes or groups of an unchanged document (no re-embedding)."""
+        with self._db.pool.connection() as conn:
+            conn.execute(
+                "UPDATE documents SET title = %s, source = %s, attributes = %s::jsonb, groups = %s,"
+                " updated_at = now() WHERE id = %s",
+                (doc.title, doc.source, json.dumps(doc.attributes), list(doc.groups), doc_id),
+            )
+
+    def delete(self, doc_id: int) -> bool:
+        """Delete one document with all it owns; False if it did not exist."""
+        with self._db.pool.connection() as conn, conn.transaction():
+            self._delete_chunks(conn, doc_id)
+            cur = conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+            return cur.rowcount > 0
+
+    def _delete_chunks(self, conn: psycopg.Connection[Any], doc_id: int) -> None:
+        # Postings go by cascade; the corpus statistics are ours to keep in step.
+        row = conn.execute(
+            "WITH gone AS (DELETE FROM chunks WHERE document_id = %s RETURNING term_count)"
+            " SELECT count(*), coalesce(sum(term_count), 0) FROM gone",
+            (doc_id,),
+        ).fetchone()
+        if row and row[0]:
+            conn.execute(
+                "UPDATE bm25_stats SET n_chunks = n_chunks - %s, total_terms = total_terms - %s"
+                " WHERE slot = %s",
+                (row[0], row[1], doc_id % STATS_SLOTS),
+            )
+
+    def _insert_chunks(
+        self, conn: psycopg.Connection[Any], doc_id: int, chunks: Sequence[IndexedChunk]
+    ) -> None:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('chunks', 'id')) FROM generate_series(1, %s)",
+                (len(chunks),),
+            ).fetchall()
+        ]
+        with conn.cursor().copy(
+            "COPY chunks (id, document_id, position, text, heading_path, page, token_count,"
+            " term_count, embedding) FROM STDIN"
+        ) as copy:
+            for cid, ch in zip(ids, chunks, strict=True):
+                d = ch.draft
+                copy.write_row(
+                    (cid, doc_id, d.position, d.text, list(d.heading_path), d.page, d.token_count,
+                     ch.term_count, ch.vector)
+                )
+        with conn.cursor().copy("COPY bm25_postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
+            for cid, ch in zip(ids, chunks, strict=True):
+                for term, tf in ch.term_freqs.items():
+                    copy.write_row((term, cid, tf, ch.term_count))
+        conn.execute(
+            "UPDATE bm25_stats SET n_chunks = n_chunks + %s, total_terms = total_terms + %s"
+            " WHERE slot = %s",
+            (len(chunks), sum(c.term_count for c in chunks), doc_id % STATS_SLOTS),
+        )
+
+    # ------------------------------------------------------------------- reads
+    def list(
+        self,
+        scope: AccessScope,
+        *,
+        source: str | None = None,
+        query: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[DocumentRecord]:
+        """Documents visible to ``scope``, newest first; ``query`` matches title or URI."""
+        where, params = access_clause(scope)
+        parts = [where]
+        if source is not None:
+            parts.append(sql.SQL("d.source = %s"))
+            params.append(source)
+        if query:
+            parts.append(sql.SQL("(d.title ILIKE %s OR d.uri ILIKE %s)"))
+            like = "%" + query.replace("%", r"\%").replace("_", r"\_") + "%"
+            params += [like, like]
+        stmt = sql.SQL(
+            "SELECT " + _DOC_COLUMNS + " FROM documents d WHERE {} ORDER BY d.updated_at DESC, d.id DESC"
+            " LIMIT %s OFFSET %s"
+        ).format(sql.SQL(" AND ").join(parts))
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(stmt, [*params, limit, offset])
+            return [_doc_record(r) for r in cur.fetchall()]
+
+    def count(self) -> int:
+        with self._db.pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM documents").fetchone()
+            return int(row[0]) if row else 0
+
+    def get(self, doc_id: int, scope: AccessScope) -> DocumentRecord:
+        """One document, or NotFoundError when it does not exist *or* is not visible."""
+        where, params = access_clause(scope)
+        stmt = sql.SQL("SELECT " + _DOC_COLUMNS + " FROM documents d WHERE d.id = %s AND {}").format(where)
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(stmt, [doc_id, *params]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no document with id {doc_id}")
+        return _doc_record(row)
+
+    def find_by_uri(self, uri: str, scope: AccessScope) -> DocumentRecord | None:
+        where, params = access_clause(scope)
+        stmt = sql.SQL("SELECT " + _DOC_COLUMNS + " FROM documents d WHERE d.uri = %s AND {}").format(where)
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(stmt, [uri, *params]).fetchone()
+        return _doc_record(row) if row else None
+
+    def chunks(self, doc_id: int) -> list[ChunkRecord]:
+        """Passages of a document in order (callers check access with :meth:`get` first)."""
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT id, document_id, position, text, heading_path, page, token_count"
+                " FROM chunks WHERE document_id = %s ORDER BY position",
+                (doc_id,),
+            )
+            return [
+                ChunkRecord(
+                    r["id"], r["document_id"], r["position"], r["text"], tuple(r["heading_path"]),
+                    r["page"], r["token_count"],
+                )
+                for r in cur.fetchall()
+            ]
+
+    def uris_of_source(self, source: str) -> dict[str, int]:
+        """URI → id of every document recorded under ``source`` (for ``--prune``)."""
+        with self._db.pool.connection() as conn:
+            rows = conn.execute("SELECT uri, id FROM documents WHERE source = %s", (source,)).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def stats(self) -> dict[str, int]:
+        """Counts of documents, passages and postings."""
+        with self._db.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks),"
+                " (SELECT sum(n_chunks) FROM bm25_stats), (SELECT sum(total_terms) FROM bm25_stats)"
+            ).fetchone()
+        assert row is not None
+        return {
+            "documents": int(row[0]),
+            "chunks": int(row[1]),
+            "bm25_chunks": int(row[2] or 0),
+            "bm25_terms": int(row[3] or 0),
+        }

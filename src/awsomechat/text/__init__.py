@@ -1,0 +1,1 @@
+"""Text analysis: BM25 tokenisation and query-term highlighting."""
