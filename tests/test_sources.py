@@ -254,6 +254,10 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", REDIRECTS[self.path])
             self.end_headers()
+        elif self.path == "/slow":
+            time.sleep(2)  # longer than the tests' read timeout
+            self.send_response(204)
+            self.end_headers()
         elif self.path == "/stream":
             # No Content-Length: only the streaming cap can stop this (up to 500 MB) body.
             self.send_response(200)
@@ -395,6 +399,21 @@ def test_size_cap_refuses_large_responses(site: Site) -> None:
     [streamed] = list(UrlSource(f"{site.base}/stream", max_bytes=10_000).iter_items())
     assert isinstance(streamed, SourceFailure) and "over the 9.8 KB limit" in streamed.reason
     assert time.monotonic() - started < 5  # aborted early, not after 500 MB
+
+
+def test_crawl_scope_follows_a_start_redirect_into_a_folder(site: Site) -> None:
+    # "/docs" alone would scope the crawl to the whole site; the server's redirect to "/docs/"
+    # says where the documents are.
+    source = CrawlSource(f"{site.base}/docs", depth=3, max_pages=50, max_bytes=MB)
+    items, _ = _split(list(source.iter_items()))
+    assert items[0].uri == f"{site.base}/docs/" and items[0].source == f"{site.base}/docs"
+    assert "/docs/guide.html" in {i.name for i in items}
+    assert "/outside.html" not in site.requests
+
+
+def test_timeout_is_a_failure(site: Site) -> None:
+    [failure] = list(UrlSource(f"{site.base}/slow", max_bytes=MB, timeout_s=0.3).iter_items())
+    assert isinstance(failure, SourceFailure) and "timed out" in failure.reason
 
 
 def test_unreachable_host_is_a_failure_not_an_exception() -> None:

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 class Container:
     """Holds the services of one process. ``close()`` releases the database pool."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
         self.settings = settings or load_settings()
+        if embedder is not None:  # tests and benchmarks share one loaded model
+            self.__dict__["embedder"] = embedder
 
     @cached_property
     def database(self) -> Database:

@@ -33,6 +33,10 @@ class StoreError(AwsomeChatError):
     """The document store is unreachable or in an unexpected state."""
 
 
+class DocumentRejectedError(StoreError):
+    """The database refused one document's data (the rest of a batch can go on)."""
+
+
 class EmbedderMismatchError(StoreError):
     """The store was indexed with another embedding model than the configured one."""
 

@@ -45,6 +45,8 @@ def parse_attribute(expr: str) -> tuple[str, Any]:
         raise FilterError(f"attribute {expr!r} is not key=value", hint="e.g. --attr team=platform")
     key, value = expr.split("=", 1)
     key = key.strip()
+    if "\x00" in value:
+        raise FilterError(f"attribute {key!r} contains a NUL character")
     if not _KEY_RE.match(key):
         raise FilterError(f"attribute name {key!r} is invalid", hint="use letters, digits, _ . - :")
     return key, parse_scalar(value)
@@ -97,8 +99,9 @@ def make_condition(field: str, op: FilterOp, value: Any) -> Condition:
         _check_scalars(field, [value])
     if field in DATE_FIELDS and op != "exists":
         value = tuple(_as_datetime(field, v) for v in value) if op == "in" else _as_datetime(field, value)
-    elif field in DOCUMENT_FIELDS and op in ("eq", "ne"):
-        value = str(value)
+    elif field in DOCUMENT_FIELDS and op != "exists":
+        # Text columns: compare as text whatever type the value was parsed as.
+        value = tuple(str(v) for v in value) if op == "in" else str(value)
     if op in ("gt", "gte", "lt", "lte") and isinstance(value, bool):
         raise FilterError(f"range filter on {field} needs a number, date or string, not a boolean")
     return Condition(field=field, op=op, value=value)
@@ -108,6 +111,10 @@ def _check_scalars(field: str, values: Any) -> None:
     for v in values:
         if v is None or not isinstance(v, str | int | float | bool):
             raise FilterError(f"filter value for {field} must be a string, number or boolean: {v!r}")
+        if isinstance(v, str) and "\x00" in v:
+            raise FilterError(f"filter value for {field} contains a NUL character")
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            raise FilterError(f"filter value for {field} must be a finite number")
 
 
 def _as_datetime(field: str, value: Any) -> dt.datetime:

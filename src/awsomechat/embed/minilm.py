@@ -54,7 +54,7 @@ class MiniLMEmbedder:
         return int(self._model.max_seq_length)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if not texts:

@@ -45,8 +45,7 @@ class _Group:
     path: tuple[str, ...]
     page: int | None
     atomic: bool
-    texts: list[str] = field(default_factory=list)
-    costs: list[int] = field(default_factory=list)
+    units: list[_Unit] = field(default_factory=list)
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -116,6 +115,8 @@ class StructuredChunker:
         # Special tokens ([CLS]/[SEP]) are counted once per call; subtract them from each piece so
         # that summed pieces estimate the joined text instead of over-counting.
         self._overhead = max(0, count_tokens(""))
+        # Text this long is over budget for any tokenizer seen (about 4 characters a token).
+        self._chars_cap = 6 * max_tokens
 
     def _cost(self, text: str) -> int:
         return max(0, self.count_tokens(text) - self._overhead)
@@ -130,11 +131,11 @@ class StructuredChunker:
             prefix, prefix_cost = prefixes[group.path]
             budget = self.max_tokens - self._overhead - prefix_cost
             units: list[_Unit] = []
-            for text, cost in zip(group.texts, group.costs, strict=True):
-                if cost <= budget:
-                    units.append(_Unit(text, cost, "\n\n", group.page))
+            for unit in group.units:
+                if unit.tokens <= budget:
+                    units.append(unit)
                 else:
-                    units.extend(self._split(text, budget, "\n\n", group.page))
+                    units.extend(self._split(unit.text, budget, unit.sep, unit.page))
             for text, count, page in self._pack(units, budget, prefix):
                 drafts.append(ChunkDraft(text, len(drafts), group.path, page, count))
         return drafts
@@ -152,10 +153,19 @@ class StructuredChunker:
                 if current is not None:
                     yield current
                 current = _Group(section.heading_path, section.page, section.atomic)
-            current.texts.append(text)
-            current.costs.append(self._cost(text))
+            current.units.extend(self._section_units(text, section.page))
         if current is not None:
             yield current
+
+    def _section_units(self, text: str, page: int | None) -> list[_Unit]:
+        """A section as one unit, or as paragraphs when it is surely too long for one passage.
+
+        Counting paragraphs instead of the whole (long) section means each character is counted
+        once; packing joins the paragraphs back whenever they fit, so the result is the same.
+        """
+        if len(text) <= self._chars_cap:
+            return [_Unit(text, self._cost(text), "\n\n", page)]
+        return [_Unit(p, self._cost(p), "\n\n", page) for p in _paragraphs(text)]
 
     def _merge_tiny(self, groups: Iterator[_Group]) -> Iterator[_Group]:
         carry: _Group | None = None
@@ -167,7 +177,7 @@ class StructuredChunker:
                 else:
                     group = self._merged(carry, group)
                 carry = None
-            if not group.atomic and sum(group.costs) < self.min_tokens:
+            if not group.atomic and sum(u.tokens for u in group.units) < self.min_tokens:
                 carry = group
             else:
                 yield group
@@ -175,7 +185,7 @@ class StructuredChunker:
             yield carry
 
     def _merged(self, tiny: _Group, nxt: _Group) -> _Group:
-        texts, costs = list(tiny.texts), list(tiny.costs)
+        units = list(tiny.units)
         if nxt.path[: len(tiny.path)] == tiny.path or tiny.path[: len(nxt.path)] != nxt.path:
             path = nxt.path
         else:
@@ -184,9 +194,10 @@ class StructuredChunker:
             common = 0
             while common < min(len(path), len(tiny.path)) and path[common] == tiny.path[common]:
                 common += 1
-            texts[0] = " > ".join(tiny.path[common:]) + "\n" + texts[0]
-            costs[0] = self._cost(texts[0])
-        return _Group(path, tiny.page, False, texts + nxt.texts, costs + nxt.costs)
+            first = units[0]
+            text = " > ".join(tiny.path[common:]) + "\n" + first.text
+            units[0] = _Unit(text, self._cost(text), first.sep, first.page)
+        return _Group(path, tiny.page, False, units + nxt.units)
 
     # ------------------------------------------------------------- context ---
 
@@ -302,7 +313,11 @@ class StructuredChunker:
                 pending.extendleft(reversed(pieces[1:]))
 
     def _overlap(self, kept: list[_Unit], limit: int) -> list[_Unit]:
-        """The trailing sentences of a passage, about ``limit`` tokens, to open the next one."""
+        """The trailing sentences of a passage, about ``limit`` tokens, to open the next one.
+
+        Only the tail is counted, sentence by sentence from the end. When not even the last
+        sentence fits, its last words are used instead.
+        """
         taken: list[_Unit] = []
         total = 0
         for unit in reversed(kept):
@@ -310,12 +325,35 @@ class StructuredChunker:
                 taken.append(unit)
                 total += unit.tokens
                 continue
-            if limit - total > 0:
-                for piece in reversed(self._split(unit.text, limit - total, unit.sep, unit.page)):
-                    if total + piece.tokens > limit:
-                        break
-                    taken.append(piece)
-                    total += piece.tokens
+            for text, sep in reversed(_sentence_pieces(unit.text, unit.sep)):
+                cost = self._cost(text)
+                if total + cost > limit:
+                    # A few words of context are noise; a long sentence's tail is still context.
+                    if not taken and limit >= max(4, self.overlap_tokens // 2):
+                        taken.extend(self._word_tail(text, limit, unit.page))
+                    break
+                taken.append(_Unit(text, cost, sep, unit.page))
+                total += cost
             break
         taken.reverse()
         return taken
+
+    def _word_tail(self, sentence: str, limit: int, page: int | None) -> list[_Unit]:
+        words = sentence.split()
+        k = min(len(words), limit)
+        while k > 0:
+            text = " ".join(words[-k:])
+            cost = self._cost(text)
+            if cost <= limit:
+                return [_Unit(text, cost, " ", page)]
+            k = min(k - 1, k * limit // cost)
+        return []
+
+
+def _sentence_pieces(text: str, sep: str) -> list[tuple[str, str]]:
+    """``text`` cut into lines and sentences, each with the separator that precedes it."""
+    out: list[tuple[str, str]] = []
+    for line in _lines(text):
+        for i, sentence in enumerate(_sentences(line)):
+            out.append((sentence, (" " if i else "\n") if out else sep))
+    return out

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from awsomechat.errors import AwsomeChatError
+from awsomechat.errors import AwsomeChatError, DocumentRejectedError
 from awsomechat.ingest.chunker import StructuredChunker
 from awsomechat.ingest.loaders.registry import LoaderRegistry
 from awsomechat.ingest.sources import SourceFailure, open_source
@@ -258,7 +258,7 @@ class IngestionService:
                 offset += 1
             try:
                 doc_id = self._store.write(p.write, chunks)
-            except AwsomeChatError as exc:
+            except DocumentRejectedError as exc:
                 report.failed.append((p.item.name, exc.message))
                 progress.item_done(p.item.name, "failed", exc.message)
                 continue

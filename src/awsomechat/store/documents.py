@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from awsomechat.errors import NotFoundError, StoreError
+from awsomechat.errors import DocumentRejectedError, NotFoundError
 from awsomechat.store.database import Database
 from awsomechat.store.filters_sql import access_clause
 from awsomechat.types import AccessScope, ChunkDraft, ChunkRecord, DocumentRecord
@@ -116,7 +116,14 @@ class DocumentStore:
     def write(self, doc: DocumentWrite, chunks: Sequence[IndexedChunk]) -> int:
         """Insert or atomically replace the document with ``doc.uri``; returns its id."""
         if not chunks:
-            raise StoreError(f"refusing to store {doc.uri} with no passages")
+            raise DocumentRejectedError(f"refusing to store {doc.uri} with no passages")
+        try:
+            return self._write(doc, chunks)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            # The transaction rolled back: the previous version (if any) is untouched.
+            raise DocumentRejectedError(f"the database refused {doc.uri}: {str(exc).splitlines()[0]}") from exc
+
+    def _write(self, doc: DocumentWrite, chunks: Sequence[IndexedChunk]) -> int:
         with self._db.pool.connection() as conn, conn.transaction():
             row = conn.execute(
                 "INSERT INTO documents (source, uri, title, format, content_hash, options_hash, attributes,"

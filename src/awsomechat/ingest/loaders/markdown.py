@@ -12,6 +12,7 @@ import itertools
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from awsomechat.ingest.loaders.text import decode_text, file_stem
 from awsomechat.types import JsonScalar, LoadedDocument, Section, SourceItem
@@ -20,6 +21,10 @@ __all__ = ["MarkdownLoader", "parse_front_matter"]
 
 # AWS docs put `<a name="x"></a>` anchors at the end of headings; they are link targets, not text.
 _ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["'][^"']*["']\s*(?:/>|>\s*</a>)""", re.IGNORECASE)
+# ... and sometimes right after a closing fence, which would stop it closing the code block.
+_FENCE_ANCHOR = re.compile(
+    r"""^([ \t]*(?:`{3,}|~{3,}))[ \t]*<a\s+(?:name|id)\s*=\s*["'][^"']*["']\s*>\s*</a>[ \t]*$""", re.M
+)
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before any ASCII punctuation
 _CODE_SPAN = re.compile(r"(`+)(.+?)(?<!`)\1(?!`)")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -102,6 +107,19 @@ def parse_front_matter(text: str) -> tuple[dict[str, JsonScalar], str]:
     return {}, text
 
 
+def _unclosed_fence(tokens: list[Token], lines: list[str]) -> int | None:
+    """The opening line of a code fence that runs to the end of its container unclosed."""
+    for tok in tokens:
+        if tok.type != "fence" or tok.map is None:
+            continue
+        start, end = tok.map
+        body = [line for line in lines[start + 1 : end] if line.strip()]
+        last = body[-1].lstrip(" \t>").rstrip() if body else ""
+        if not (last.startswith(tok.markup) and not last.strip(tok.markup[0])):
+            return start
+    return None
+
+
 class MarkdownLoader:
     """Markdown (``.md``, ``.markdown``), including the AWS documentation corpus's dialect."""
 
@@ -112,11 +130,24 @@ class MarkdownLoader:
         self._md = MarkdownIt("commonmark")
         self._md.core.ruler.disable("inline")
 
+    def _parse(self, body: str) -> tuple[list[str], list[Token]]:
+        lines = body.split("\n")
+        tokens = self._md.parse(body)
+        for _ in range(3):
+            stray = _unclosed_fence(tokens, lines)
+            if stray is None:
+                break
+            # A stray fence that never closes turns the rest of the file into code (headings
+            # included); it is a typo in the source, so read that line as nothing instead.
+            lines[stray] = ""
+            tokens = self._md.parse("\n".join(lines))
+        return lines, tokens
+
     def load(self, item: SourceItem) -> LoadedDocument:
         """Split ``item`` into one section per heading, with the path of enclosing headings."""
         meta, body = parse_front_matter(decode_text(item))
-        lines = body.split("\n")
-        tokens = self._md.parse(body)
+        body = _FENCE_ANCHOR.sub(r"\1", body)
+        lines, tokens = self._parse(body)
         skip: set[int] = set()
         verbatim: set[int] = set()
         headings: list[tuple[int, int, int, str]] = []  # start line, end line, level, text

@@ -18,6 +18,10 @@ _HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _MANY_BLANK = re.compile(r"\n{3,}")
 _MAX_TITLE = 200
+# Titles that tools write when the author set none; the first line of text says more.
+_JUNK_TITLE = re.compile(
+    r"^(untitled\b.*|no title|title|document\d*|microsoft word - .*|.*\.(docx?|pdf|tmp))$", re.I
+)
 
 
 def _clean_page(text: str) -> str:
@@ -53,6 +57,7 @@ class PdfLoader:
                 meta = reader.metadata
                 if meta is not None:
                     meta_title = str(meta.title or "").strip()
+                    meta_title = "" if _JUNK_TITLE.match(meta_title) else meta_title
                     if meta.author:
                         info["author"] = str(meta.author).strip()
             except Exception:

@@ -1,0 +1,58 @@
+"""Shared fixtures: one embedded PostgreSQL server per test session, a fresh database per test,
+and the real packaged embedding model loaded once."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+# Tests must not pick up a developer's own configuration.
+for _key in [k for k in os.environ if k.startswith("AWSOMECHAT_")]:
+    del os.environ[_key]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from awsomechat.container import Container  # noqa: E402
+from awsomechat.seams import Embedder  # noqa: E402
+from awsomechat.settings import DatabaseSettings, EmbedderSettings, Settings  # noqa: E402
+from awsomechat.store import embedded  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("awsomechat-data")
+    yield path
+    embedded.stop(path)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    from awsomechat.embed import build_embedder
+
+    return build_embedder(EmbedderSettings())
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(data_dir: Path, db_name: str) -> Settings:
+    return Settings(data_dir=data_dir, database=DatabaseSettings(name=db_name, pool_max=4))
+
+
+@pytest.fixture
+def container(settings: Settings, embedder: Embedder) -> Iterator[Container]:
+    c = Container(settings, embedder=embedder)
+    yield c
+    c.close()
+    uri = embedded.start(settings.data_dir, "postgres")
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{settings.database.name}" WITH (FORCE)')
