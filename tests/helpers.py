@@ -12,7 +12,9 @@ from awsomechat.types import SourceItem
 
 
 def md_item(name: str, text: str, source: str = "test://kb") -> SourceItem:
-    return SourceItem(uri=f"{source}/{name}", source=source, name=name, data=text.encode(), content_type="text/markdown")
+    return SourceItem(
+        uri=f"{source}/{name}", source=source, name=name, data=text.encode(), content_type="text/markdown"
+    )
 
 
 def ingest_texts(
@@ -26,7 +28,9 @@ def ingest_texts(
     """Ingest ``{name.md: markdown}`` through the real pipeline."""
     report = IngestReport()
     items = [md_item(name, text, source) for name, text in docs.items()]
-    c.ingestion.ingest_items(items, source, IngestOptions(attributes=attributes or {}, groups=groups), None, report)
+    c.ingestion.ingest_items(
+        items, source, IngestOptions(attributes=attributes or {}, groups=groups), None, report
+    )
     assert not report.failed, report.failed
     return report
 

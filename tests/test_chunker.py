@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -77,7 +78,7 @@ def test_consecutive_passages_of_a_split_section_overlap() -> None:
     doc = _doc(Section(_sentences(60), heading_path=("Guide", "Install")))
     chunks = StructuredChunker(words, max_tokens=60, overlap_tokens=14).chunk(doc)
     assert len(chunks) >= 4
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         prev_sentences = re.findall(r"Sentence number \d+ [^.]*\.", _body(prev))
         next_sentences = re.findall(r"Sentence number \d+ [^.]*\.", _body(nxt))
         # The next passage opens with the last whole sentence(s) of the previous one (~14 words).
@@ -143,7 +144,9 @@ def test_tiny_sections_merge_into_the_following_passage() -> None:
 
 
 def test_atomic_faq_sections_are_one_passage_each() -> None:
-    faq = [Section(f"Q: Question {i}?\nA: Yes.", heading_path=(f"Question {i}?",), atomic=True) for i in range(5)]
+    faq = [
+        Section(f"Q: Question {i}?\nA: Yes.", heading_path=(f"Question {i}?",), atomic=True) for i in range(5)
+    ]
     chunks = StructuredChunker(words, max_tokens=100, min_tokens=20).chunk(_doc(*faq, title="FAQ"))
     assert [_body(c) for c in chunks] == [s.text for s in faq]
     assert chunks[0].text == "FAQ > Question 0?\n\nQ: Question 0?\nA: Yes."

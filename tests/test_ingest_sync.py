@@ -21,7 +21,9 @@ from tests.helpers import consistency_problems
 def _write_kb(root: Path, n: int = 3) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        (root / f"page{i}.md").write_text(f"# Page {i}\n\nThis page talks about topic number {i} and widgets.\n")
+        (root / f"page{i}.md").write_text(
+            f"# Page {i}\n\nThis page talks about topic number {i} and widgets.\n"
+        )
 
 
 def _titles(c: Container, text: str, k: int = 20) -> list[str]:
@@ -60,10 +62,10 @@ def test_changed_options_reprocess_unchanged_bytes(container: Container, tmp_pat
     ing.ingest([str(kb)], IngestOptions())
     report = ing.ingest([str(kb)], IngestOptions(attributes={"team": "blue"}, groups=("eng",)))
     assert report.updated == 2
-    docs = container.documents.list(AccessScope.admin())
+    docs = container.documents.list_documents(AccessScope.admin())
     assert {d.attributes.get("team") for d in docs} == {"blue"}
     assert {d.groups for d in docs} == {("eng",)}
-    assert container.documents.list(AccessScope.public()) == []
+    assert container.documents.list_documents(AccessScope.public()) == []
 
 
 def test_bad_files_are_reported_by_name_and_the_rest_is_stored(

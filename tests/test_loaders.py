@@ -20,9 +20,13 @@ from awsomechat.types import LoadedDocument, SourceItem
 MB = 1024 * 1024
 
 
-def _item(name: str, data: bytes | str, content_type: str | None = None, uri: str | None = None) -> SourceItem:
+def _item(
+    name: str, data: bytes | str, content_type: str | None = None, uri: str | None = None
+) -> SourceItem:
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    return SourceItem(uri=uri or f"file:///docs/{name}", source="/docs", name=name, data=raw, content_type=content_type)
+    return SourceItem(
+        uri=uri or f"file:///docs/{name}", source="/docs", name=name, data=raw, content_type=content_type
+    )
 
 
 def _load(name: str, data: bytes | str, **kw: str) -> LoadedDocument:
@@ -338,7 +342,11 @@ def test_faq_json_list_and_kendra_format() -> None:
     kendra = {
         "SchemaVersion": 1,
         "FaqDocuments": [
-            {"Question": "What is Kendra?", "Answer": "A search service.", "Attributes": {"_source_uri": "u"}},
+            {
+                "Question": "What is Kendra?",
+                "Answer": "A search service.",
+                "Attributes": {"_source_uri": "u"},
+            },
             {"Question": "Is it managed?", "Answer": "Yes."},
         ],
     }
@@ -416,3 +424,15 @@ def test_a_failing_loader_becomes_a_loader_error() -> None:
     registry.register(Exploding(), extensions=("txt",))
     with pytest.raises(LoaderError, match=r"notes\.txt: could not read text file \(boom\)"):
         registry.load(_item("notes.txt", "hello"), max_bytes=MB)
+
+
+def test_markdown_stray_fence_and_fence_anchor_do_not_swallow_headings() -> None:
+    text = (
+        "# Guide\n\n```\ncode one\n```<a name='x'></a>\n\n## Second\n\nAfter the anchored fence.\n\n"
+        "````  \n**Since:** 1\\.01\n\n## Third\n\nStill found.\n"
+    )
+    doc = _load("odd.md", text)
+    by_path = {s.heading_path: s.text for s in doc.sections}
+    assert by_path[("Guide",)] == "```\ncode one\n```"
+    assert by_path[("Guide", "Second")] == "After the anchored fence.\n\n**Since:** 1.01"
+    assert by_path[("Guide", "Third")] == "Still found."

@@ -69,7 +69,9 @@ class RetrieverContract:
         assert seen[0] == "salaries.md"
 
     def test_attribute_filters(self, kb: Container) -> None:
-        by = lambda *f: set(_search(kb, "amazon aws service", k=10, filters=tuple(parse_filter(x) for x in f)))  # noqa: E731
+        def by(*f: str) -> set[str]:
+            return set(_search(kb, "amazon aws service", k=10, filters=tuple(parse_filter(x) for x in f)))
+
         assert by("team=compute") == {"lambda.md"}
         assert by("team in data,search") == {"dynamo.md", "kendra.md"}
         assert by("year>=2021") == {"dynamo.md", "kendra.md"}
@@ -103,8 +105,14 @@ class RetrieverContract:
             cond = make_condition(field, op, [value] if op == "in" else value)  # type: ignore[arg-type]
         except FilterError:
             return
-        hits = _search(kb, "salary bands confidential", k=20, mode=mode, filters=(cond,),
-                       access=AccessScope(groups=frozenset({"eng"})))
+        hits = _search(
+            kb,
+            "salary bands confidential",
+            k=20,
+            mode=mode,
+            filters=(cond,),
+            access=AccessScope(groups=frozenset({"eng"})),
+        )
         assert "salaries.md" not in hits
 
 
@@ -141,7 +149,9 @@ def test_bm25_scores_equal_textbook_okapi(container: Container) -> None:
     an = container.analyzer
     with container.database.pool.connection() as conn:
         rows = conn.execute("SELECT id, text FROM chunks").fetchall()
-    expected = reference_bm25({r[0]: Counter(an.terms(r[1])) for r in rows}, an.query_terms(query), s.bm25_k1, s.bm25_b)
+    expected = reference_bm25(
+        {r[0]: Counter(an.terms(r[1])) for r in rows}, an.query_terms(query), s.bm25_k1, s.bm25_b
+    )
     assert set(got) == set(expected)
     for cid, score in expected.items():
         assert got[cid] == pytest.approx(score, rel=1e-9)
@@ -150,7 +160,10 @@ def test_bm25_scores_equal_textbook_okapi(container: Container) -> None:
 
 def test_filtered_dense_search_still_returns_k(container: Container, embedder: object) -> None:
     """A filter that keeps 1% of passages: HNSW iterative scans must still find k of them."""
-    docs = {f"n{i}.md": f"# Note {i}\n\nCloud storage note number {i} about buckets and objects." for i in range(300)}
+    docs = {
+        f"n{i}.md": f"# Note {i}\n\nCloud storage note number {i} about buckets and objects."
+        for i in range(300)
+    }
     ingest_texts(container, docs, attributes={"rare": False})
     rare = {f"r{i}.md": f"# Rare {i}\n\nA note on poetry and gardening, item {i}." for i in range(3)}
     ingest_texts(container, rare, attributes={"rare": True})

@@ -85,7 +85,12 @@ class Container:
         from awsomechat.ingest.pipeline import IngestionService
 
         return IngestionService(
-            self.documents, self.index_guard, self.get_embedder, self.analyzer, LoaderRegistry(), self.settings
+            self.documents,
+            self.index_guard,
+            self.get_embedder,
+            self.analyzer,
+            LoaderRegistry(),
+            self.settings,
         )
 
     @cached_property

@@ -32,7 +32,9 @@ def handled() -> Iterator[None]:
             err_console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
         raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from None
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: finished documents are stored; run the command again to go on")
+        err_console.print(
+            "[yellow]interrupted[/]: finished documents are stored; run the command again to go on"
+        )
         raise typer.Exit(130) from None
 
 

@@ -25,7 +25,7 @@ def list_command(
 ) -> None:
     """List documents, newest first (as an administrator unless --groups is given)."""
     with container() as c:
-        docs = c.documents.list(
+        docs = c.documents.list_documents(
             scope_from(groups, all_access=not groups), source=source, query=query, limit=limit, offset=offset
         )
         if as_json:
@@ -35,8 +35,13 @@ def list_command(
         table = Table("id", "title", "format", "passages", "groups", "updated", "uri")
         for d in docs:
             table.add_row(
-                str(d.id), escape(d.title[:60]), d.format, str(d.chunk_count), ",".join(d.groups) or "-",
-                d.updated_at.strftime("%Y-%m-%d %H:%M"), escape(d.uri),
+                str(d.id),
+                escape(d.title[:60]),
+                d.format,
+                str(d.chunk_count),
+                ",".join(d.groups) or "-",
+                d.updated_at.strftime("%Y-%m-%d %H:%M"),
+                escape(d.uri),
             )
         console.print(table)
         console.print(f"[dim]{len(docs)} shown; {c.documents.count()} documents in the store[/]")
@@ -52,8 +57,18 @@ def show_command(
 
     with container() as c:
         d = c.documents.get(doc_id, AccessScope.admin())
-        for key in ("id", "title", "uri", "source", "format", "content_hash", "size_bytes", "chunk_count",
-                    "created_at", "updated_at"):
+        for key in (
+            "id",
+            "title",
+            "uri",
+            "source",
+            "format",
+            "content_hash",
+            "size_bytes",
+            "chunk_count",
+            "created_at",
+            "updated_at",
+        ):
             console.print(f"[bold]{key}[/]: {escape(str(getattr(d, key)))}")
         console.print(f"[bold]groups[/]: {', '.join(d.groups) or '(public)'}")
         console.print(f"[bold]attributes[/]: {escape(json.dumps(d.attributes))}")
@@ -61,7 +76,9 @@ def show_command(
             for ch in c.documents.chunks(doc_id):
                 head = " > ".join(ch.heading_path)
                 page = f" p.{ch.page}" if ch.page else ""
-                console.print(f"\n[cyan]#{ch.position}[/] [dim]{escape(head)}{page} · {ch.token_count} tokens[/]")
+                console.print(
+                    f"\n[cyan]#{ch.position}[/] [dim]{escape(head)}{page} · {ch.token_count} tokens[/]"
+                )
                 console.print(escape(ch.text))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -44,9 +45,11 @@ def retrieval_command(
         with make_progress(console) as progress:
             for mode in wanted:
                 task = progress.add_task(f"{mode} queries", total=len(ds.queries), current="")
-                run = run_retrieval(ds, c.retriever, mode, on_query=lambda t=task: progress.advance(t))
+                run = run_retrieval(ds, c.retriever, mode, on_query=partial(progress.advance, task))
                 results[mode] = evaluate(ds, run)
-        table = Table("retriever", "nDCG@10", "Recall@10", "Recall@100", "MRR@10", title=f"{ds.name} ({split})")
+        table = Table(
+            "retriever", "nDCG@10", "Recall@10", "Recall@100", "MRR@10", title=f"{ds.name} ({split})"
+        )
         for mode, m in results.items():
             table.add_row(mode, *(f"{m[k]:.4f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")))
         console.print(table)

@@ -27,8 +27,13 @@ def ingest_command(
         attributes = dict(parse_attribute(a) for a in attr)
         group_list = tuple(g.strip() for g in groups.split(",") if g.strip())
         options = IngestOptions(
-            attributes=attributes, groups=group_list, prune=prune, include=tuple(include),
-            exclude=tuple(exclude), crawl_depth=depth, crawl_max_pages=max_pages,
+            attributes=attributes,
+            groups=group_list,
+            prune=prune,
+            include=tuple(include),
+            exclude=tuple(exclude),
+            crawl_depth=depth,
+            crawl_max_pages=max_pages,
         )
         with make_progress(console) as progress:
             report = c.ingestion.ingest(sources, options, IngestBar(progress, verbose))
@@ -52,4 +57,6 @@ def reindex_command(
         with make_progress(console) as progress:
             old, new, count = c.reindexer.run(CountBar(progress, "reindex"))
         before = f"{old.embedder} / {old.analyzer}" if old else "(empty)"
-        console.print(f"reindexed {count} passages: {before} → {new.embedder} / {new.analyzer}", highlight=False)
+        console.print(
+            f"reindexed {count} passages: {before} → {new.embedder} / {new.analyzer}", highlight=False
+        )

@@ -92,7 +92,10 @@ def db_status() -> None:
             return
         st = embedded.status(s.data_dir, s.database.name)
         console.print(f"embedded server in {embedded.pg_data_dir(s.data_dir)}", highlight=False)
-        console.print(f"  initialised: {st.initialised}\n  running: {st.running}" + (f" (pid {st.pid})" if st.pid else ""))
+        console.print(
+            f"  initialised: {st.initialised}\n  running: {st.running}"
+            + (f" (pid {st.pid})" if st.pid else "")
+        )
         if st.running:
             _print_store_stats()
         else:
@@ -107,7 +110,9 @@ def _print_store_stats() -> None:
         version = current_version(conn)
         spec = c.index_guard.current()
         console.print(f"  schema version: {version}")
-        console.print(f"  index: {spec.embedder + f' ({spec.dim}-d), analyzer ' + spec.analyzer if spec else '(empty)'}")
+        console.print(
+            f"  index: {spec.embedder + f' ({spec.dim}-d), analyzer ' + spec.analyzer if spec else '(empty)'}"
+        )
         for k, v in c.documents.stats().items():
             console.print(f"  {k}: {v}")
 

@@ -23,7 +23,9 @@ def scope_from(groups: str, all_access: bool) -> AccessScope:
 def search_command(
     text: str = typer.Argument(..., help="what to look for"),
     k: int = typer.Option(5, "-k", min=1, max=1000, help="number of passages"),
-    filters: list[str] = typer.Option([], "--filter", "-f", help="e.g. team=platform, year>=2020, 'lang in en,de'"),
+    filters: list[str] = typer.Option(
+        [], "--filter", "-f", help="e.g. team=platform, year>=2020, 'lang in en,de'"
+    ),
     groups: str = typer.Option("", "--groups", "-g", help="caller's access groups (public documents always)"),
     all_access: bool = typer.Option(False, "--all", help="see every document (administrator)"),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or bm25"),
@@ -34,8 +36,11 @@ def search_command(
         raise typer.BadParameter("mode must be hybrid, dense or bm25", param_hint="--mode")
     with container() as c:
         request = SearchRequest(
-            text=text, k=k, filters=tuple(parse_filter(f) for f in filters),
-            access=scope_from(groups, all_access), mode=mode,  # type: ignore[arg-type]
+            text=text,
+            k=k,
+            filters=tuple(parse_filter(f) for f in filters),
+            access=scope_from(groups, all_access),
+            mode=mode,  # type: ignore[arg-type]
         )
         response = c.retriever.search(request)
         if as_json:

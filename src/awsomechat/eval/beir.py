@@ -39,8 +39,13 @@ class BeirDataset:
                 doc_id = str(rec["_id"])
                 title = (rec.get("title") or "").strip() or doc_id
                 body = f"# {title}\n\n{rec.get('text', '')}\n"
-                yield SourceItem(uri=self.uri(doc_id), source=self.source, name=f"{doc_id}.md",
-                                 data=body.encode("utf-8"), content_type="text/markdown")
+                yield SourceItem(
+                    uri=self.uri(doc_id),
+                    source=self.source,
+                    name=f"{doc_id}.md",
+                    data=body.encode("utf-8"),
+                    content_type="text/markdown",
+                )
 
     def corpus_size(self) -> int:
         with (self.root / "corpus.jsonl").open(encoding="utf-8") as f:
@@ -51,8 +56,10 @@ def load_beir(root: Path, split: str = "test") -> BeirDataset:
     """Read queries and judgements; the corpus is streamed later."""
     for need in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
         if not (root / need).is_file():
-            raise SourceError(f"{root} is not a BEIR dataset: {need} is missing",
-                              hint="expected corpus.jsonl, queries.jsonl and qrels/<split>.tsv")
+            raise SourceError(
+                f"{root} is not a BEIR dataset: {need} is missing",
+                hint="expected corpus.jsonl, queries.jsonl and qrels/<split>.tsv",
+            )
     qrels: dict[str, dict[str, int]] = {}
     with (root / f"qrels/{split}.tsv").open(encoding="utf-8") as f:
         for n, line in enumerate(f):

@@ -28,7 +28,9 @@ def mrr_at(ranked: Sequence[str], qrels: Mapping[str, int], k: int) -> float:
     return 0.0
 
 
-def evaluate_run(run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
+def evaluate_run(
+    run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, float]:
     """Mean nDCG@10, Recall@10, Recall@100 and MRR@10 over the judged queries in ``run``."""
     judged = [q for q in run if any(g > 0 for g in qrels.get(q, {}).values())]
     if not judged:

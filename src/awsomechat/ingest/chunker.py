@@ -1,15 +1,14 @@
 """Structure-aware chunker: packs a document's sections into passages that fit the embedder.
 
-Passages never cross a heading (or a PDF page), each starts with its context (``title > heading
-path``) so it stands alone for embedding and BM25, and the whole text, context included, fits
-``max_tokens``. Tokens are counted once per piece and summed; each finished passage is counted
-once more to make sure the sum did not under-estimate (it never does for word-piece tokenizers).
+Passages never cross a heading (or a PDF page) and start with their context (``title > heading
+path``) so they stand alone for embedding and BM25; the whole text fits ``max_tokens``. Pieces are
+counted once and summed, and each finished passage is counted once more in case the sum
+under-estimates (never for word-piece tokenizers, but other counters may differ).
 
-Tiny sections (under ``min_tokens``) are merged into the following passage when both sit under the
-same top-level heading, because a heading with one short line is a poor retrieval unit. The merged
-passage keeps the deeper heading path when one path contains the other (the usual "intro line
-of a section, then its first subsection" case); for siblings it keeps the following section's path
-and writes the tiny section's own heading in front of its text, so no heading is lost.
+Tiny sections (under ``min_tokens``) merge into the following passage under the same top-level
+heading: one short line is a poor retrieval unit. The merged passage keeps the deeper heading path
+when one path contains the other (a section's intro line, then its first subsection); for siblings
+it keeps the following path and writes the tiny section's heading before its text.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from awsomechat.types import ChunkDraft, LoadedDocument, Section
 __all__ = ["StructuredChunker"]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=\S)")
-_WORD_GAP = re.compile(r"\s+")
 _FENCES = ("```", "~~~")
 
 
@@ -79,16 +77,12 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
-def _words(text: str) -> list[str]:
-    return [w for w in _WORD_GAP.split(text) if w]
-
-
 # Split levels, coarsest first, with the separator that rejoins their pieces.
 _LEVELS: tuple[tuple[Callable[[str], list[str]], str], ...] = (
     (_paragraphs, "\n\n"),
     (_lines, "\n"),
     (_sentences, " "),
-    (_words, " "),
+    (str.split, " "),  # words
 )
 
 
@@ -115,7 +109,8 @@ class StructuredChunker:
         # Special tokens ([CLS]/[SEP]) are counted once per call; subtract them from each piece so
         # that summed pieces estimate the joined text instead of over-counting.
         self._overhead = max(0, count_tokens(""))
-        # Text this long is over budget for any tokenizer seen (about 4 characters a token).
+        # Text this long is almost surely over budget (about 4 characters a token), so its
+        # paragraphs are counted instead of the whole; packing rejoins them if they do fit.
         self._chars_cap = 6 * max_tokens
 
     def _cost(self, text: str) -> int:
@@ -140,8 +135,6 @@ class StructuredChunker:
                 drafts.append(ChunkDraft(text, len(drafts), group.path, page, count))
         return drafts
 
-    # ------------------------------------------------------------ grouping ---
-
     def _groups(self, sections: list[Section]) -> Iterator[_Group]:
         current: _Group | None = None
         for section in sections:
@@ -158,11 +151,7 @@ class StructuredChunker:
             yield current
 
     def _section_units(self, text: str, page: int | None) -> list[_Unit]:
-        """A section as one unit, or as paragraphs when it is surely too long for one passage.
-
-        Counting paragraphs instead of the whole (long) section means each character is counted
-        once; packing joins the paragraphs back whenever they fit, so the result is the same.
-        """
+        """A section as one unit, or as paragraphs when it is surely too long for one passage."""
         if len(text) <= self._chars_cap:
             return [_Unit(text, self._cost(text), "\n\n", page)]
         return [_Unit(p, self._cost(p), "\n\n", page) for p in _paragraphs(text)]
@@ -199,8 +188,6 @@ class StructuredChunker:
             units[0] = _Unit(text, self._cost(text), first.sep, first.page)
         return _Group(path, tiny.page, False, units + nxt.units)
 
-    # ------------------------------------------------------------- context ---
-
     def _prefix(self, title: str, path: tuple[str, ...]) -> tuple[str, int]:
         """``title > h1 > h2`` (title left out when it is the first heading) and its cost.
 
@@ -226,8 +213,6 @@ class StructuredChunker:
             kept.append(piece.sep + piece.text if kept else piece.text)
         prefix = "".join(kept).rstrip() + " …"
         return prefix, self._cost(prefix + "\n\n")
-
-    # ----------------------------------------------------------- splitting ---
 
     def _split(self, text: str, budget: int, sep: str, page: int | None, level: int = 0) -> list[_Unit]:
         """Cut ``text`` (known to be over ``budget``) at the coarsest boundaries that fit."""
@@ -262,8 +247,6 @@ class StructuredChunker:
             out.append(_Unit(text[start : start + size], cost, sep if start == 0 else "", page))
             start += size
         return out
-
-    # ------------------------------------------------------------- packing ---
 
     def _pack(self, units: list[_Unit], budget: int, prefix: str) -> Iterator[tuple[str, int, int | None]]:
         """Greedy packing with overlap; yields (text, token count, page) per passage."""
@@ -320,6 +303,8 @@ class StructuredChunker:
         """
         taken: list[_Unit] = []
         total = 0
+        if limit <= 0:
+            return taken
         for unit in reversed(kept):
             if total + unit.tokens <= limit:
                 taken.append(unit)

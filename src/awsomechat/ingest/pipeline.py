@@ -228,13 +228,21 @@ class IngestionService:
                 progress.item_done(item.name, "failed", exc.message)
                 continue
             attributes: dict[str, Any] = {
-                k: v for k, v in doc.metadata.items() if k != "title" and isinstance(v, str | int | float | bool)
+                k: v
+                for k, v in doc.metadata.items()
+                if k != "title" and isinstance(v, str | int | float | bool)
             }
             attributes.update(options.attributes)
             write = DocumentWrite(
-                source=item.source, uri=item.uri, title=doc.title, format=doc.format,
-                content_hash=content_hash, size_bytes=len(item.data), options_hash=options_hash,
-                attributes=attributes, groups=tuple(sorted(set(options.groups))),
+                source=item.source,
+                uri=item.uri,
+                title=doc.title,
+                format=doc.format,
+                content_hash=content_hash,
+                size_bytes=len(item.data),
+                options_hash=options_hash,
+                attributes=attributes,
+                groups=tuple(sorted(set(options.groups))),
             )
             pending.append(_Pending(item, doc, drafts, write, replaces=old is not None))
             n_waiting += len(drafts)

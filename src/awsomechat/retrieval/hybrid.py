@@ -56,22 +56,31 @@ class HybridRetriever:
             vector = emb.embed_query(request.text)
             timings["embed_ms"] = _ms(t0)
             t0 = time.perf_counter()
-            dense = self._queries.dense(vector, n_candidates if request.mode == "hybrid" else want, where, params)
+            dense = self._queries.dense(
+                vector, n_candidates if request.mode == "hybrid" else want, where, params
+            )
             timings["dense_ms"] = _ms(t0)
         if request.mode in ("hybrid", "bm25"):
             if request.mode == "bm25":
                 self._check_analyzer()
             t0 = time.perf_counter()
             bm25 = self._queries.bm25(
-                query_terms, n_candidates if request.mode == "hybrid" else want, where, params,
-                k1=s.bm25_k1, b=s.bm25_b,
+                query_terms,
+                n_candidates if request.mode == "hybrid" else want,
+                where,
+                params,
+                k1=s.bm25_k1,
+                b=s.bm25_b,
             )
             timings["bm25_ms"] = _ms(t0)
 
         t0 = time.perf_counter()
         fused = reciprocal_rank_fusion(
             [[c.chunk_id for c in dense], [c.chunk_id for c in bm25]],
-            [s.dense_weight if request.mode != "bm25" else 0.0, s.bm25_weight if request.mode != "dense" else 0.0],
+            [
+                s.dense_weight if request.mode != "bm25" else 0.0,
+                s.bm25_weight if request.mode != "dense" else 0.0,
+            ],
             k=s.rrf_k,
         )
         dense_score = {c.chunk_id: c.score for c in dense}
@@ -88,13 +97,24 @@ class HybridRetriever:
             excerpt, highlights = make_excerpt(row.text, query_terms, self._analyzer, s.excerpt_chars)
             hits.append(
                 SearchHit(
-                    chunk_id=row.chunk_id, document_id=row.document_id, title=row.title, uri=row.uri,
-                    source=row.source, attributes=row.attributes, text=row.text,
-                    heading_path=row.heading_path, page=row.page, position=row.position,
-                    excerpt=excerpt, highlights=highlights,
+                    chunk_id=row.chunk_id,
+                    document_id=row.document_id,
+                    title=row.title,
+                    uri=row.uri,
+                    source=row.source,
+                    attributes=row.attributes,
+                    text=row.text,
+                    heading_path=row.heading_path,
+                    page=row.page,
+                    position=row.position,
+                    excerpt=excerpt,
+                    highlights=highlights,
                     scores=Scores(
-                        fused=f.score, dense=dense_score.get(f.chunk_id), bm25=bm25_score.get(f.chunk_id),
-                        dense_rank=f.ranks[0], bm25_rank=f.ranks[1],
+                        fused=f.score,
+                        dense=dense_score.get(f.chunk_id),
+                        bm25=bm25_score.get(f.chunk_id),
+                        dense_rank=f.ranks[0],
+                        bm25_rank=f.ranks[1],
                     ),
                 )
             )

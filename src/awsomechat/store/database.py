@@ -33,7 +33,7 @@ def describe_url(url: str) -> str:
     except psycopg.ProgrammingError:
         return "<unparseable database URL>"
     parts.pop("password", None)
-    return make_conninfo(**{k: v for k, v in parts.items() if v is not None})
+    return make_conninfo("", **{k: str(v) for k, v in parts.items() if v is not None})
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -63,13 +63,11 @@ class Database:
     def _check_and_migrate(self, timeout_s: float) -> None:
         try:
             with psycopg.connect(self.url, connect_timeout=max(1, int(timeout_s))) as conn:
-                ok = conn.execute(
-                    "SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"
-                ).fetchone()
+                ok = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone()
                 if not ok:
                     raise StoreError(
                         f"PostgreSQL at {describe_url(self.url)} has no pgvector extension",
-                        hint="install pgvector (https://github.com/pgvector/pgvector) or use the embedded store",
+                        hint="install pgvector there, or unset the URL to use the embedded store",
                     )
                 applied = apply_migrations(conn)
                 for mig in applied:

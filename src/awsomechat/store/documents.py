@@ -107,7 +107,12 @@ class DocumentStore:
             )
             return {
                 r["uri"]: ExistingDocument(
-                    r["id"], r["content_hash"], r["options_hash"], r["title"], dict(r["attributes"]), tuple(r["groups"]),
+                    r["id"],
+                    r["content_hash"],
+                    r["options_hash"],
+                    r["title"],
+                    dict(r["attributes"]),
+                    tuple(r["groups"]),
                     r["source"],
                 )
                 for r in cur.fetchall()
@@ -121,7 +126,9 @@ class DocumentStore:
             return self._write(doc, chunks)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             # The transaction rolled back: the previous version (if any) is untouched.
-            raise DocumentRejectedError(f"the database refused {doc.uri}: {str(exc).splitlines()[0]}") from exc
+            raise DocumentRejectedError(
+                f"the database refused {doc.uri}: {str(exc).splitlines()[0]}"
+            ) from exc
 
     def _write(self, doc: DocumentWrite, chunks: Sequence[IndexedChunk]) -> int:
         with self._db.pool.connection() as conn, conn.transaction():
@@ -136,8 +143,16 @@ class DocumentStore:
                 " updated_at = now()"
                 " RETURNING id",
                 (
-                    doc.source, doc.uri, doc.title, doc.format, doc.content_hash, doc.options_hash,
-                    json.dumps(doc.attributes), list(doc.groups), doc.size_bytes, len(chunks),
+                    doc.source,
+                    doc.uri,
+                    doc.title,
+                    doc.format,
+                    doc.content_hash,
+                    doc.options_hash,
+                    json.dumps(doc.attributes),
+                    list(doc.groups),
+                    doc.size_bytes,
+                    len(chunks),
                 ),
             ).fetchone()
             assert row is not None
@@ -193,21 +208,29 @@ class DocumentStore:
             for cid, ch in zip(ids, chunks, strict=True):
                 d = ch.draft
                 copy.write_row(
-                    (cid, doc_id, d.position, d.text, list(d.heading_path), d.page, d.token_count,
-                     ch.term_count, ch.vector)
+                    (
+                        cid,
+                        doc_id,
+                        d.position,
+                        d.text,
+                        list(d.heading_path),
+                        d.page,
+                        d.token_count,
+                        ch.term_count,
+                        ch.vector,
+                    )
                 )
         with conn.cursor().copy("COPY bm25_postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
             for cid, ch in zip(ids, chunks, strict=True):
                 for term, tf in ch.term_freqs.items():
                     copy.write_row((term, cid, tf, ch.term_count))
         conn.execute(
-            "UPDATE bm25_stats SET n_chunks = n_chunks + %s, total_terms = total_terms + %s"
-            " WHERE slot = %s",
+            "UPDATE bm25_stats SET n_chunks = n_chunks + %s, total_terms = total_terms + %s WHERE slot = %s",
             (len(chunks), sum(c.term_count for c in chunks), doc_id % STATS_SLOTS),
         )
 
     # ------------------------------------------------------------------- reads
-    def list(
+    def list_documents(
         self,
         scope: AccessScope,
         *,
@@ -266,8 +289,13 @@ class DocumentStore:
             )
             return [
                 ChunkRecord(
-                    r["id"], r["document_id"], r["position"], r["text"], tuple(r["heading_path"]),
-                    r["page"], r["token_count"],
+                    r["id"],
+                    r["document_id"],
+                    r["position"],
+                    r["text"],
+                    tuple(r["heading_path"]),
+                    r["page"],
+                    r["token_count"],
                 )
                 for r in cur.fetchall()
             ]

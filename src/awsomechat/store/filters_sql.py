@@ -68,9 +68,7 @@ def _attribute_clause(key: str, cond: Condition) -> tuple[sql.Composable, list[A
     return expr, [key, key, str(cond.value)]
 
 
-def where_clause(
-    conditions: Sequence[Condition], scope: AccessScope
-) -> tuple[sql.Composable, list[Any]]:
+def where_clause(conditions: Sequence[Condition], scope: AccessScope) -> tuple[sql.Composable, list[Any]]:
     """``access AND cond1 AND cond2 ...`` with its parameters in order."""
     parts: list[sql.Composable] = []
     params: list[Any] = []

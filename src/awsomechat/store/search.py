@@ -133,8 +133,16 @@ class SearchQueries:
             )
             return {
                 r["id"]: HitRow(
-                    r["id"], r["document_id"], r["position"], r["text"], tuple(r["heading_path"]),
-                    r["page"], r["title"], r["uri"], r["source"], dict(r["attributes"]),
+                    r["id"],
+                    r["document_id"],
+                    r["position"],
+                    r["text"],
+                    tuple(r["heading_path"]),
+                    r["page"],
+                    r["title"],
+                    r["uri"],
+                    r["source"],
+                    dict(r["attributes"]),
                 )
                 for r in cur.fetchall()
             }

@@ -20,9 +20,11 @@ ANALYZER_VERSION = "en-porter-1"
 
 # Lucene's English stop set plus a few question words that carry no topical weight.
 STOP_WORDS = frozenset(
-    """a an and are as at be but by for if in into is it no not of on or such that the their then
-    there these they this to was will with i me my we our you your he she him her its what which who
-    whom do does did how can could would should has have had been being am were s t""".split()
+    (
+        "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+        "these they this to was will with i me my we our you your he she him her its what which who whom "
+        "do does did how can could would should has have had been being am were s t"
+    ).split()
 )
 
 _TOKEN_RE = re.compile(r"[^\W_]+(?:[.'][^\W_]+)*")

@@ -20,7 +20,7 @@ def make_excerpt(
     matches: list[tuple[int, int]] = []
     terms = set(query_terms)
     for start, end, word in iter_words(body):
-        stems = {analyzer.stem(w) for w in word.replace("'", "").split(".") + [word] if w}
+        stems = {analyzer.stem(w) for w in [*word.replace("'", "").split("."), word] if w}
         if stems & terms:
             matches.append((start, end))
     if len(body) <= max_chars:
@@ -39,9 +39,7 @@ def make_excerpt(
     suffix = "…" if hi < len(body) else ""
     excerpt = prefix + body[lo:hi].strip() + suffix
     shift = len(prefix) - lo - (len(body[lo:hi]) - len(body[lo:hi].lstrip()))
-    highlights = tuple(
-        Highlight(start=s + shift, end=e + shift) for s, e in matches if s >= lo and e <= hi
-    )
+    highlights = tuple(Highlight(start=s + shift, end=e + shift) for s, e in matches if s >= lo and e <= hi)
     return excerpt, highlights
 
 
