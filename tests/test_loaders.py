@@ -436,3 +436,13 @@ def test_markdown_stray_fence_and_fence_anchor_do_not_swallow_headings() -> None
     assert by_path[("Guide",)] == "```\ncode one\n```"
     assert by_path[("Guide", "Second")] == "After the anchored fence.\n\n**Since:** 1.01"
     assert by_path[("Guide", "Third")] == "Still found."
+
+
+def test_html_wrapper_named_like_chrome_is_not_dropped() -> None:
+    html = """<html><body><div class="layout has-sidebar">
+    <div class="sidebar-left">SIDEBARNOISE links</div>
+    <div class="content"><h1>Pricing</h1><p>The basic plan costs 10 euros a month.</p></div>
+    </div></body></html>"""
+    doc = _load("pricing.html", html)
+    assert doc.text == "The basic plan costs 10 euros a month."
+    assert doc.sections[0].heading_path == ("Pricing",)

@@ -224,8 +224,9 @@ class IngestionService:
                 if not drafts:
                     raise AwsomeChatError("no passages after chunking (no text?)")
             except AwsomeChatError as exc:
-                report.failed.append((item.name, exc.message))
-                progress.item_done(item.name, "failed", exc.message)
+                reason = exc.message.removeprefix(f"{item.name}: ")  # the name is reported beside it
+                report.failed.append((item.name, reason))
+                progress.item_done(item.name, "failed", reason)
                 continue
             attributes: dict[str, Any] = {
                 k: v

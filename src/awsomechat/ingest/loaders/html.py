@@ -36,7 +36,7 @@ def _parse(html: bytes | str) -> BeautifulSoup:
     return BeautifulSoup(html, "lxml")
 
 
-def _is_boilerplate(tag: Tag) -> bool:
+def _is_boilerplate(tag: Tag, page_chars: int) -> bool:
     if tag.name in _KEEP_TAGS or tag.get("role") == "main":
         return False
     if str(tag.get("role", "")).lower() in _DROP_ROLES:
@@ -45,8 +45,11 @@ def _is_boilerplate(tag: Tag) -> bool:
     for word in words:
         for part in re.split(r"[-_\s]+", str(word or "").lower()):
             if part.startswith(_BOILER_PREFIXES):
-                # Never throw away a wrapper that holds the page's main content.
-                return tag.find(["main", "article"]) is None and tag.find(True, {"role": "main"}) is None
+                # A wrapper named after chrome ("page has-sidebar") may hold the content itself:
+                # keep anything with the main content, the page's h1 or most of its text.
+                if tag.find(["main", "article", "h1"]) is not None or tag.find(True, {"role": "main"}):
+                    return False
+                return len(tag.get_text()) < page_chars // 2
     return False
 
 
@@ -183,7 +186,8 @@ class HtmlLoader:
             # An article's own <header> holds its h1 (and is not site chrome); keep that one.
             if tag.name != "header" or tag.find_parent(["main", "article"]) is None:
                 tag.extract()
-        for tag in [t for t in soup.find_all(True) if _is_boilerplate(t)]:
+        page_chars = len(soup.get_text())
+        for tag in [t for t in soup.find_all(True) if _is_boilerplate(t, page_chars)]:
             tag.extract()
         root = _content_root(soup)
         if not title:

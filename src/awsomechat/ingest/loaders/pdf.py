@@ -14,7 +14,7 @@ from awsomechat.types import JsonScalar, LoadedDocument, Section, SourceItem
 __all__ = ["PdfLoader"]
 
 # "exam-\nple" across a line break is one word cut by the layout, not a hyphenated compound.
-_HYPHEN_BREAK = re.compile(r"(\w)-\n(\w)")
+_HYPHEN_BREAK = re.compile(r"([a-zà-ÿ])-\n([a-zà-ÿ])")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _MANY_BLANK = re.compile(r"\n{3,}")
 _MAX_TITLE = 200

@@ -1,0 +1,120 @@
+"""The ``awsomechat`` command line as a user runs it (a real process, real store, real model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from awsomechat.settings import Settings
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "awsomechat", *args],
+        env={**os.environ, "COLUMNS": "200", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    return {"AWSOMECHAT_DATA_DIR": str(settings.data_dir), "AWSOMECHAT_DATABASE__NAME": settings.database.name}
+
+
+def test_config_masks_secrets_and_names_bad_settings(tmp_path: Path) -> None:
+    env = {
+        "AWSOMECHAT_DATA_DIR": str(tmp_path),
+        "AWSOMECHAT_DATABASE__URL": "postgresql://app:hunter2@db.internal/chat",
+    }
+    out = _cli(env, "config")
+    assert out.returncode == 0, out.stderr
+    assert "hunter2" not in out.stdout and "**********" in out.stdout
+    assert "bm25_k1 = 0.9" in out.stdout
+
+    bad = _cli({**env, "AWSOMECHAT_RETRIEVAL__BM25_B": "7"}, "config")
+    assert bad.returncode == 2
+    assert "AWSOMECHAT_RETRIEVAL__BM25_B" in bad.stderr
+
+    toml = tmp_path / "my.toml"
+    toml.write_text("[retrieval]\nrrf_k = 42\n")
+    from_file = _cli({**env, "AWSOMECHAT_CONFIG_FILE": str(toml)}, "config", "--json")
+    assert json.loads(from_file.stdout)["retrieval"]["rrf_k"] == 42
+
+
+def test_unreachable_database_says_what_to_do(tmp_path: Path) -> None:
+    env = {
+        "AWSOMECHAT_DATA_DIR": str(tmp_path),
+        "AWSOMECHAT_DATABASE__URL": "postgresql://u:secretpw@127.0.0.1:1/none",
+        "AWSOMECHAT_DATABASE__CONNECT_TIMEOUT_S": "2",
+    }
+    out = _cli(env, "search", "anything", "--mode", "bm25")
+    assert out.returncode == 1
+    assert "cannot connect to PostgreSQL" in out.stderr
+    assert "AWSOMECHAT_DATABASE__URL" in out.stderr
+    assert "secretpw" not in out.stderr + out.stdout
+
+
+def test_db_start_status_stop(tmp_path: Path) -> None:
+    env = {"AWSOMECHAT_DATA_DIR": str(tmp_path / "own")}
+    assert _cli(env, "db", "status").returncode == 3  # nothing there yet
+    started = _cli(env, "db", "start")
+    assert started.returncode == 0, started.stderr
+    status = _cli(env, "db", "status")
+    assert status.returncode == 0 and "running: True" in status.stdout and "schema version: 1" in status.stdout
+    stop = _cli(env, "db", "stop")
+    assert stop.returncode == 0 and "stopped" in stop.stdout
+    assert _cli(env, "db", "status").returncode == 3
+
+
+def test_ingest_search_docs_roundtrip(env: dict[str, str], tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "vpn.md").write_text("# Site-to-site VPN\n\nEach VPN tunnel supports up to 1.25 Gbps of bandwidth.\n")
+    (kb / "faq.csv").write_text("question,answer\nHow many tunnels per VPN?,Two tunnels per VPN connection.\n")
+    (kb / "broken.pdf").write_bytes(b"%PDF-1.7 not really")
+    out = _cli(env, "ingest", str(kb), "--attr", "team=network", "--groups", "netops")
+    assert out.returncode == 1  # one file failed
+    assert "2 added" in out.stdout and "1 failed" in out.stdout and "broken.pdf" in out.stdout
+
+    public = _cli(env, "search", "VPN tunnel bandwidth", "--json")
+    assert public.returncode == 0 and public.stdout.strip() == ""  # restricted to netops
+    found = _cli(env, "search", "VPN tunnel bandwidth", "--json", "--groups", "netops", "-f", "team=network")
+    hits = [json.loads(line) for line in found.stdout.splitlines()]
+    assert hits[0]["title"] == "Site-to-site VPN" and hits[0]["attributes"] == {"team": "network"}
+
+    listed = [json.loads(line) for line in _cli(env, "docs", "list", "--json").stdout.splitlines()]
+    assert {d["title"] for d in listed} >= {"Site-to-site VPN"}
+    vpn = next(d for d in listed if d["title"] == "Site-to-site VPN")
+    shown = _cli(env, "docs", "show", str(vpn["id"]), "--passages")
+    assert "1.25 Gbps" in shown.stdout and "netops" in shown.stdout
+    assert _cli(env, "docs", "delete", str(vpn["id"]), "-y").returncode == 0
+    assert _cli(env, "docs", "show", str(vpn["id"])).returncode == 1
+
+
+def test_eval_retrieval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: Path) -> None:
+    ds = tmp_path / "tiny"
+    (ds / "qrels").mkdir(parents=True)
+    topics = ["volcano eruption lava", "chess opening gambit", "sourdough bread starter", "solar panel inverter"]
+    corpus = [{"_id": f"d{i}", "title": t.title(), "text": f"An article about {t}. " * 5} for i, t in enumerate(topics)]
+    (ds / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus))
+    queries = [{"_id": f"q{i}", "text": t.split()[0] + " " + t.split()[1]} for i, t in enumerate(topics)]
+    (ds / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))
+    (ds / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(4))
+    )
+    out = _cli(env, "eval", "retrieval", "--dataset", str(ds))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["dataset"] == "tiny"
+    for mode in ("bm25", "dense", "hybrid"):
+        assert set(result[mode]) == {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
+        assert result[mode]["mrr@10"] == 1.0
+    again = _cli(env, "eval", "retrieval", "--dataset", str(ds), "--modes", "bm25")
+    assert "0 added" in again.stdout and "4 unchanged" in again.stdout
