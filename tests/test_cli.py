@@ -25,7 +25,10 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Co
 
 @pytest.fixture
 def env(settings: Settings) -> dict[str, str]:
-    return {"AWSOMECHAT_DATA_DIR": str(settings.data_dir), "AWSOMECHAT_DATABASE__NAME": settings.database.name}
+    return {
+        "AWSOMECHAT_DATA_DIR": str(settings.data_dir),
+        "AWSOMECHAT_DATABASE__NAME": settings.database.name,
+    }
 
 
 def test_config_masks_secrets_and_names_bad_settings(tmp_path: Path) -> None:
@@ -67,7 +70,9 @@ def test_db_start_status_stop(tmp_path: Path) -> None:
     started = _cli(env, "db", "start")
     assert started.returncode == 0, started.stderr
     status = _cli(env, "db", "status")
-    assert status.returncode == 0 and "running: True" in status.stdout and "schema version: 1" in status.stdout
+    assert (
+        status.returncode == 0 and "running: True" in status.stdout and "schema version: 1" in status.stdout
+    )
     stop = _cli(env, "db", "stop")
     assert stop.returncode == 0 and "stopped" in stop.stdout
     assert _cli(env, "db", "status").returncode == 3
@@ -76,8 +81,12 @@ def test_db_start_status_stop(tmp_path: Path) -> None:
 def test_ingest_search_docs_roundtrip(env: dict[str, str], tmp_path: Path) -> None:
     kb = tmp_path / "kb"
     kb.mkdir()
-    (kb / "vpn.md").write_text("# Site-to-site VPN\n\nEach VPN tunnel supports up to 1.25 Gbps of bandwidth.\n")
-    (kb / "faq.csv").write_text("question,answer\nHow many tunnels per VPN?,Two tunnels per VPN connection.\n")
+    (kb / "vpn.md").write_text(
+        "# Site-to-site VPN\n\nEach VPN tunnel supports up to 1.25 Gbps of bandwidth.\n"
+    )
+    (kb / "faq.csv").write_text(
+        "question,answer\nHow many tunnels per VPN?,Two tunnels per VPN connection.\n"
+    )
     (kb / "broken.pdf").write_bytes(b"%PDF-1.7 not really")
     out = _cli(env, "ingest", str(kb), "--attr", "team=network", "--groups", "netops")
     assert out.returncode == 1  # one file failed
@@ -101,8 +110,16 @@ def test_ingest_search_docs_roundtrip(env: dict[str, str], tmp_path: Path) -> No
 def test_eval_retrieval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: Path) -> None:
     ds = tmp_path / "tiny"
     (ds / "qrels").mkdir(parents=True)
-    topics = ["volcano eruption lava", "chess opening gambit", "sourdough bread starter", "solar panel inverter"]
-    corpus = [{"_id": f"d{i}", "title": t.title(), "text": f"An article about {t}. " * 5} for i, t in enumerate(topics)]
+    topics = [
+        "volcano eruption lava",
+        "chess opening gambit",
+        "sourdough bread starter",
+        "solar panel inverter",
+    ]
+    corpus = [
+        {"_id": f"d{i}", "title": t.title(), "text": f"An article about {t}. " * 5}
+        for i, t in enumerate(topics)
+    ]
     (ds / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus))
     queries = [{"_id": f"q{i}", "text": t.split()[0] + " " + t.split()[1]} for i, t in enumerate(topics)]
     (ds / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries))

@@ -37,6 +37,8 @@ def ingest_command(
         )
         with make_progress(console) as progress:
             report = c.ingestion.ingest(sources, options, IngestBar(progress, verbose))
+        for note in report.notes:
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
         style = "green" if report.ok else "yellow"
         console.print(f"[{style}]{report.summary()}[/]", highlight=False)
         if report.failed:

@@ -54,6 +54,7 @@ class IngestReport:
     passages: int = 0
     bytes: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     document_ids: list[int] = field(default_factory=list)
 
@@ -144,8 +145,13 @@ class IngestionService:
             list_uris = getattr(source, "list_uris", None)
             progress.source_started(spec, len(list_uris()) if callable(list_uris) else None)
             seen = self.ingest_items(source.iter_items(), source.name, options, progress, report)
-            if options.prune:
+            if options.prune and getattr(source, "complete", True):
                 self._prune(source.name, seen, progress, report)
+            elif options.prune:
+                report.notes.append(
+                    f"{spec}: not pruned, the crawl stopped at its page limit before visiting every link"
+                    " (raise --max-pages)"
+                )
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -157,13 +163,19 @@ class IngestionService:
         progress: IngestProgress | None = None,
         report: IngestReport | None = None,
     ) -> set[str]:
-        """Ingest items from any source (uploads too). Returns every URI seen, failed ones included."""
+        """Ingest items from any source (uploads too).
+
+        Returns the URIs that still exist at the source: every item, and every failure except
+        those the source reports as gone (a 404), so ``--prune`` keeps documents that merely
+        failed to load this time.
+        """
         progress = progress or _NoProgress()
         report = report if report is not None else IngestReport()
         seen: set[str] = set()
         batch: list[SourceItem] = []
         for entry in items:
-            seen.add(entry.uri)
+            if not (isinstance(entry, SourceFailure) and entry.gone):
+                seen.add(entry.uri)
             if isinstance(entry, SourceFailure):
                 report.failed.append((entry.name, entry.reason))
                 progress.item_done(entry.name, "failed", entry.reason)

@@ -37,6 +37,9 @@ class SourceFailure:
     uri: str
     name: str
     reason: str
+    # True when the source says the document no longer exists (HTTP 404/410): ``--prune`` may
+    # delete it. Other failures (timeouts, 5xx, unreadable files) keep the stored version.
+    gone: bool = False
 
 
 @runtime_checkable

@@ -210,7 +210,9 @@ class UrlSource:
         with _client(self.timeout_s, self.user_agent) as client:
             result = _fetch(client, self.url, source=self.name, max_bytes=self.max_bytes)
         if isinstance(result, _Failed):
-            yield SourceFailure(self.url, _url_name(self.url), result.reason)
+            yield SourceFailure(
+                self.url, _url_name(self.url), result.reason, gone=result.status in (404, 410)
+            )
             return
         self.yielded_uris.add(result.uri)
         yield result
@@ -263,6 +265,9 @@ class CrawlSource:
         self.delay_s = delay_s
         self.visited: list[str] = []
         self.yielded_uris: set[str] = set()
+        # False when the page limit stopped the crawl with links left: pruning would then delete
+        # pages that exist but were not reached.
+        self.complete = False
         self._robots: dict[str, RobotFileParser] = {}
 
     def describe(self) -> str:
@@ -271,7 +276,7 @@ class CrawlSource:
 
     def iter_items(self) -> Iterator[SourceItem | SourceFailure]:
         """Yield pages in breadth-first order, a failure for each page that could not be read."""
-        self.visited, self.yielded_uris, self._robots = [], set(), {}
+        self.visited, self.yielded_uris, self._robots, self.complete = [], set(), {}, False
         with _client(self.timeout_s, self.user_agent) as client:
             if not self._allowed(client, self.start):
                 yield SourceFailure(self.start, _url_name(self.start), "disallowed by robots.txt")
@@ -315,7 +320,7 @@ class CrawlSource:
                 finally:
                     was_start, is_start = is_start, False
                 if isinstance(result, _Failed):
-                    yield SourceFailure(url, _url_name(url), result.reason)
+                    yield SourceFailure(url, _url_name(url), result.reason, gone=result.status in (404, 410))
                     continue
                 if was_start and result.uri != url:
                     landed = _Scope.of(result.uri)
@@ -331,6 +336,7 @@ class CrawlSource:
                     seen.add(link)
                     if scope.contains(link) and not _is_binary(link) and self._allowed(client, link):
                         queue.append((link, hops + 1))
+            self.complete = not any(u not in done for u, _ in queue)
 
     def _robots_for(self, client: httpx.Client, url: str) -> RobotFileParser:
         origin = _origin(url)

@@ -1,0 +1,655 @@
+"""Retrieval latency (hybrid, BM25-only, dense-only) and HNSW recall, on two stores.
+
+(a) The sample knowledge base (``src/awsomechat/sample_kb``, ingested through the real pipeline
+    unless already there; ``--quick`` uses one guide), queried with ~100 natural-language
+    questions: hand-written AWS questions plus questions made from the KB's headings.
+(b) A synthetic store of 100,000 passages (``--chunks``). About 2,000 real SciFact abstracts are
+    embedded once; every passage is a window of 100-180 words of one abstract (so BM25 postings
+    are realistic in size) and its vector that abstract's vector plus Gaussian noise of
+    ``0.5/sqrt(dim)`` per component, renormalised. Passages are grouped 20 to a document and
+    written with ``DocumentStore.write`` (chunks, postings and statistics in one transaction per
+    document) with the HNSW index dropped during the load and built afterwards. 1% of documents
+    have ``{"rare": true}``. The store is cached: ``--data-dir`` reuse skips regeneration.
+
+Latency is measured around ``container.retriever.search`` (so it includes the query embedding):
+one untimed warm-up pass over the queries, then ``--passes`` timed passes. HNSW recall@10 compares
+``SearchQueries.dense`` with and without ``exact=True``, unfiltered and under ``rare=true``.
+When a latency target is missed the slowest query's SQL is run under EXPLAIN ANALYZE.
+
+Run ``.venv/bin/python bench/retrieval.py --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import psycopg
+from psycopg import sql
+
+from _common import (
+    SAMPLE_KB,
+    SCIFACT,
+    BenchStore,
+    bench_container,
+    check,
+    emit,
+    heading,
+    isolate_environment,
+    latency_summary,
+    load_embedder,
+    log,
+    machine_info,
+    show,
+)
+from awsomechat.container import Container
+from awsomechat.filters import parse_filter
+from awsomechat.ingest.pipeline import IngestOptions
+from awsomechat.seams import Embedder
+from awsomechat.store.documents import DocumentWrite, IndexedChunk
+from awsomechat.store.filters_sql import where_clause
+from awsomechat.store.index_meta import HNSW_INDEX, IndexSpec, create_hnsw
+from awsomechat.store.search import SearchQueries
+from awsomechat.types import AccessScope, ChunkDraft, Condition, SearchRequest
+
+P95_TARGET_MS = 60.0
+RECALL_TARGET = 0.95
+FULL_K_TARGET = 1.0
+K = 10
+KB_QUICK_FOLDER = "aws-transit-gateway-guide"
+RARE_FILTER = "rare=true"
+Mode = Literal["hybrid", "dense", "bm25"]
+
+HAND_QUERIES = [
+    "How do I encrypt an EBS volume by default?",
+    "What is the maximum size of an instance store volume?",
+    "How can I attach a VPC to a transit gateway?",
+    "Share a transit gateway with another AWS account",
+    "How do I configure a Lambda function to access resources in a VPC?",
+    "What is the maximum timeout for a Lambda function?",
+    "How do I set environment variables for a Lambda function?",
+    "Lambda function concurrency limits and reserved concurrency",
+    "How to deploy a Lambda function as a container image",
+    "Which runtimes does AWS Lambda support?",
+    "How do I create an index in Amazon Kendra?",
+    "Add FAQs to a Kendra index",
+    "How does Kendra crawl an S3 data source?",
+    "Kendra query suggestions and relevance tuning",
+    "How does GuardDuty detect compromised EC2 instances?",
+    "Suppress GuardDuty findings with filter rules",
+    "What data sources does GuardDuty analyse?",
+    "How do I enable GuardDuty in multiple accounts?",
+    "How do I add an HTTPS listener to an Application Load Balancer?",
+    "Configure health checks for a target group",
+    "What are sticky sessions on a load balancer?",
+    "How do I delete a load balancer?",
+    "Path-based routing rules for an application load balancer",
+    "How do I tag EC2 resources for billing?",
+    "What are the restrictions on tags?",
+    "How do I encrypt an RDS DB instance?",
+    "Multi-AZ deployments for Amazon RDS",
+    "How do I create a SageMaker notebook instance?",
+    "Which algorithms does Amazon Forecast provide?",
+    "How is data encrypted at rest in Forecast?",
+    "How do I log API calls with CloudTrail?",
+    "Deploy a Lambda function to a Greengrass core",
+    "How do I create an IoT Analytics channel?",
+    "Transit gateway route tables and propagation",
+    "What is transit gateway multicast?",
+    "How much does a transit gateway attachment cost?",
+    "Lambda layers for sharing code between functions",
+    "Invoke a Lambda function asynchronously with a dead-letter queue",
+    "How do I monitor Lambda with CloudWatch metrics?",
+    "Using Amazon S3 with EC2 instances",
+]
+
+# ============================================================================ latency
+
+
+@dataclass
+class LatencyRun:
+    """Per-query wall-clock latencies and the retriever's own stage timings."""
+
+    wall_ms: list[float]
+    stages_ms: dict[str, list[float]]
+    hits: list[int]
+
+    def figures(self) -> dict[str, Any]:
+        stages = {k: round(float(np.mean(v)), 2) for k, v in self.stages_ms.items()}
+        return {
+            **latency_summary(self.wall_ms),
+            "mean_stage_ms": stages,
+            "full_k_fraction": round(sum(h >= K for h in self.hits) / max(1, len(self.hits)), 3),
+        }
+
+
+def measure(
+    container: Container, texts: Sequence[str], mode: Mode, passes: int, filters: tuple[Condition, ...] = ()
+) -> LatencyRun:
+    """One untimed warm-up pass over ``texts``, then ``passes`` timed passes."""
+    run = LatencyRun([], {}, [])
+    requests = [SearchRequest(t, k=K, mode=mode, filters=filters) for t in texts]
+    for r in requests:
+        container.retriever.search(r)
+    for _ in range(passes):
+        for r in requests:
+            t0 = time.perf_counter()
+            resp = container.retriever.search(r)
+            run.wall_ms.append((time.perf_counter() - t0) * 1000)
+            run.hits.append(len(resp.hits))
+            for stage, ms in resp.timings_ms.items():
+                run.stages_ms.setdefault(stage, []).append(ms)
+    return run
+
+
+def measure_modes(
+    container: Container, texts: Sequence[str], passes: int, *, with_filter: bool
+) -> dict[str, LatencyRun]:
+    """Latency of hybrid, BM25-only and dense-only search (and hybrid under the rare filter)."""
+    runs: dict[str, LatencyRun] = {}
+    modes: list[tuple[str, Mode, tuple[Condition, ...]]] = [
+        ("hybrid", "hybrid", ()),
+        ("bm25", "bm25", ()),
+        ("dense", "dense", ()),
+    ]
+    if with_filter:
+        modes.append(("hybrid_rare_filter", "hybrid", (parse_filter(RARE_FILTER),)))
+    for name, mode, filters in modes:
+        log(f"  latency {name}: {len(texts)} queries, 1 warm-up + {passes} timed passes")
+        runs[name] = measure(container, texts, mode, passes, filters)
+    return runs
+
+
+def print_latency(runs: dict[str, Any], *, target_for: Sequence[str]) -> dict[str, bool]:
+    """Print p50/p95/mean per mode; modes in ``target_for`` are checked against the p95 target."""
+    met: dict[str, bool] = {}
+    for name, fig in runs.items():
+        show(f"{name} p50", fig["p50_ms"], "ms")
+        if name in target_for:
+            met[f"{name}_p95"] = check(f"{name} p95", fig["p95_ms"], "ms", P95_TARGET_MS, "<=")
+        else:
+            show(f"{name} p95", fig["p95_ms"], "ms")
+        show(f"{name} mean", fig["mean_ms"], "ms")
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in fig["mean_stage_ms"].items())
+        print(f"    mean stage ms: {stages}")
+    return met
+
+
+# ============================================================================ EXPLAIN
+
+
+class _ExplainConnection:
+    """Wraps a connection: the main (composed) statement runs under EXPLAIN ANALYZE instead."""
+
+    def __init__(self, conn: psycopg.Connection[Any], plans: list[str]) -> None:
+        self._conn = conn
+        self._plans = plans
+
+    def execute(self, query: Any, params: Any = None) -> Any:
+        if isinstance(query, str):
+            return self._conn.execute(query, params)
+        explain = sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + query
+        rows = self._conn.execute(explain, params).fetchall()
+        self._plans.append("\n".join(r[0] for r in rows))
+        return _NoRows()
+
+    def transaction(self) -> Any:
+        return self._conn.transaction()
+
+
+class _NoRows:
+    def fetchall(self) -> list[Any]:
+        return []
+
+
+class _ExplainPool:
+    def __init__(self, pool: Any, plans: list[str]) -> None:
+        self._pool = pool
+        self._plans = plans
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[_ExplainConnection]:
+        with self._pool.connection() as conn:
+            yield _ExplainConnection(conn, self._plans)
+
+
+class _ExplainDatabase:
+    def __init__(self, container: Container, plans: list[str]) -> None:
+        self.pool = _ExplainPool(container.database.pool, plans)
+
+
+def explain(
+    container: Container, text: str, mode: Literal["dense", "bm25"], filters: tuple[Condition, ...] = ()
+) -> str:
+    """EXPLAIN ANALYZE of the exact SQL ``SearchQueries`` runs for ``text`` (nothing in src changes)."""
+    plans: list[str] = []
+    queries = SearchQueries(_ExplainDatabase(container, plans), container.settings.database)  # type: ignore[arg-type]
+    s = container.settings.retrieval
+    where, params = where_clause(filters, AccessScope())
+    if mode == "bm25":
+        terms = container.analyzer.query_terms(text)
+        queries.bm25(terms, s.candidates, where, params, k1=s.bm25_k1, b=s.bm25_b)
+    else:
+        queries.dense(container.embedder.embed_query(text), s.candidates, where, params)
+    return plans[0] if plans else "(no plan)"
+
+
+def explain_slowest(
+    container: Container, texts: Sequence[str], run: LatencyRun, stage: str
+) -> dict[str, Any]:
+    """The plan of the query whose ``stage`` (``bm25_ms``/``dense_ms``) was slowest."""
+    per_query = run.stages_ms.get(stage, [])[: len(texts)]
+    if not per_query:
+        return {}
+    i = int(np.argmax(per_query))
+    mode: Literal["dense", "bm25"] = "bm25" if stage == "bm25_ms" else "dense"
+    plan = explain(container, texts[i], mode)
+    print(f"\n  EXPLAIN ANALYZE of the slowest {mode} query ({per_query[i]:.1f} ms): {texts[i]!r}")
+    print("    " + plan.replace("\n", "\n    "))
+    return {"query": texts[i], "ms": round(per_query[i], 2), "plan": plan}
+
+
+# ============================================================================ (a) sample KB
+
+
+def _clean_heading(line: str) -> str:
+    text = re.sub(r"<[^>]+>", "", line.lstrip("#")).replace("\\", "")
+    return " ".join(text.split()).strip(" :")
+
+
+def kb_queries(folders: Sequence[Path], n: int = 100) -> list[str]:
+    """``n`` queries: the hand-written questions plus questions made from the KB's headings."""
+    found: list[tuple[str, str]] = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*.md")):
+            guide = path.parent.name.replace("-", " ")
+            guide = re.sub(r"\b(user|developer|guide)\b", "", guide).strip()
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if re.match(r"#{1,3} ", line):
+                    h = _clean_heading(line)
+                    if 2 <= len(h.split()) <= 10:
+                        found.append((h, guide))
+    unique = list(dict.fromkeys(found))
+    rng = random.Random(11)
+    picked = rng.sample(unique, min(len(unique), n - len(HAND_QUERIES)))
+    templates = ["{h}", "{hl} {g}", "how does {hl} work in {g}?", "what is {hl}?"]
+    derived = [templates[i % 4].format(h=h, hl=h.lower(), g=g) for i, (h, g) in enumerate(picked)]
+    return [*HAND_QUERIES, *derived][:n]
+
+
+class _LogProgress:
+    def __init__(self) -> None:
+        self.done = 0
+        self.total: int | None = None
+
+    def source_started(self, spec: str, total: int | None) -> None:
+        self.total = total
+        log(f"  ingesting {spec} ({total} files; unchanged files are skipped)")
+
+    def item_done(self, name: str, status: str, detail: str = "") -> None:
+        self.done += 1
+        if self.done % 50 == 0 or self.done == self.total:
+            log(f"    {self.done}/{self.total} files")
+
+
+def run_kb(store: BenchStore, embedder: Embedder, *, quick: bool, passes: int) -> dict[str, Any]:
+    """Ingest the KB (incrementally) and measure query latency on it."""
+    folders = [SAMPLE_KB / KB_QUICK_FOLDER] if quick else sorted(p for p in SAMPLE_KB.iterdir() if p.is_dir())
+    db_name = "bench_kb_quick" if quick else "bench_kb"
+    heading(f"(a) Sample knowledge base ({'one guide' if quick else 'all guides'})")
+    with bench_container(store, db_name, embedder, fresh=False) as c:
+        spec = folders[0] if quick else SAMPLE_KB
+        report = c.ingestion.ingest([str(spec)], IngestOptions(), _LogProgress())
+        log(f"  ingest: {report.summary()}")
+        stats = c.documents.stats()
+        texts = kb_queries(folders)
+        runs = measure_modes(c, texts, passes, with_filter=False)
+        figs = {name: run.figures() for name, run in runs.items()}
+        show("documents / passages", f"{stats['documents']} / {stats['chunks']}")
+        show("queries x timed passes", f"{len(texts)} x {passes}")
+        met = print_latency(figs, target_for=["hybrid"])
+        plans = {}
+        if not all(met.values()):
+            plans = {"bm25": explain_slowest(c, texts, runs["hybrid"], "bm25_ms")}
+    return {
+        "database": db_name,
+        "documents": stats["documents"],
+        "passages": stats["chunks"],
+        "ingest_seconds": round(report.seconds, 1),
+        "ingest_passages": report.passages,
+        "queries": len(texts),
+        "passes": passes,
+        "latency": figs,
+        "targets_met": met,
+        "explain": plans,
+    }
+
+
+# ============================================================================ (b) synthetic
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Shape of the synthetic store."""
+
+    chunks: int
+    base: int
+    per_doc: int = 20
+    noise: float = 0.5
+    min_words: int = 100
+    max_words: int = 180
+    rare_every: int = 100
+    seed: int = 42
+
+    @property
+    def db_name(self) -> str:
+        return f"bench_synth_{self.chunks}"
+
+
+def read_abstracts(n: int) -> list[list[str]]:
+    """Words of the first ``n`` SciFact abstracts (title, then text)."""
+    out: list[list[str]] = []
+    with (SCIFACT / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            words = f"{rec.get('title', '')}. {rec.get('text', '')}".split()
+            if len(words) >= 40:
+                out.append(words)
+            if len(out) >= n:
+                break
+    return out
+
+
+def embed_base(embedder: Embedder, abstracts: list[list[str]]) -> npt.NDArray[np.float32]:
+    """One vector per abstract from its first ~200 tokens (150 words)."""
+    texts = [" ".join(words[:150]) for words in abstracts]
+    parts = []
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), 256):
+        parts.append(embedder.embed_passages(texts[start : start + 256]))
+        done = start + len(parts[-1])
+        log(f"  embedded {done}/{len(texts)} abstracts ({done / (time.perf_counter() - t0):.1f}/s)")
+    return np.vstack(parts)
+
+
+def _window(rng: np.random.Generator, abstracts: list[list[str]], j: int, cfg: SynthConfig) -> str:
+    """A random run of ``min_words..max_words`` words of abstract ``j`` (topped up from another)."""
+    want = int(rng.integers(cfg.min_words, cfg.max_words + 1))
+    words = abstracts[j]
+    if len(words) < want:
+        words = words + abstracts[int(rng.integers(len(abstracts)))]
+    start = int(rng.integers(0, max(1, len(words) - want + 1)))
+    return " ".join(words[start : start + want])
+
+
+def synthetic_documents(
+    container: Container, cfg: SynthConfig, abstracts: list[list[str]], base: npt.NDArray[np.float32]
+) -> Iterator[tuple[DocumentWrite, list[IndexedChunk]]]:
+    """The synthetic store, one document (``per_doc`` passages) at a time. Deterministic."""
+    rng = np.random.default_rng(cfg.seed)
+    dim = base.shape[1]
+    sigma = cfg.noise / np.sqrt(dim)
+    analyzer = container.analyzer
+    n_docs = -(-cfg.chunks // cfg.per_doc)
+    for d in range(n_docs):
+        size = min(cfg.per_doc, cfg.chunks - d * cfg.per_doc)
+        js = rng.integers(0, len(abstracts), size=size)
+        vecs = base[js] + rng.normal(0.0, sigma, size=(size, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        chunks = []
+        for pos, j in enumerate(js):
+            text = _window(rng, abstracts, int(j), cfg)
+            tf, n_terms = analyzer.term_frequencies(text)
+            draft = ChunkDraft(text, pos, (), None, int(len(text.split()) * 1.3))
+            chunks.append(IndexedChunk(draft, vecs[pos].astype(np.float32), tf, n_terms))
+        doc = DocumentWrite(
+            source="bench://synthetic",
+            uri=f"bench://synthetic/{d:06d}",
+            title=f"Synthetic document {d}",
+            format="text",
+            content_hash=f"{cfg.seed}-{d}",
+            size_bytes=sum(len(c.draft.text) for c in chunks),
+            attributes={"rare": d % cfg.rare_every == 0},
+        )
+        yield doc, chunks
+
+
+def synthetic_ready(container: Container, cfg: SynthConfig) -> bool:
+    """Whether the cached store already holds ``cfg.chunks`` passages and its HNSW index."""
+    with container.database.pool.connection() as conn:
+        n = conn.execute("SELECT count(*) FROM chunks").fetchone()
+        idx = conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", (HNSW_INDEX,)).fetchone()
+    return bool(n and n[0] == cfg.chunks and idx)
+
+
+def load_synthetic(container: Container, cfg: SynthConfig, embedder: Embedder) -> dict[str, Any]:
+    """Generate and write the synthetic store; HNSW is dropped for the load and rebuilt after."""
+    figs: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    abstracts = read_abstracts(cfg.base)
+    log(f"  embedding {len(abstracts)} SciFact abstracts (first 150 words each)")
+    base = embed_base(embedder, abstracts)
+    figs["base_embed_seconds"] = round(time.perf_counter() - t0, 1)
+
+    container.index_guard.ensure(IndexSpec(embedder.name, embedder.dim, container.analyzer.version))
+    with container.database.pool.connection() as conn:
+        conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(HNSW_INDEX)))
+
+    t0 = time.perf_counter()
+    n_chunks, terms = 0, 0
+    total_docs = -(-cfg.chunks // cfg.per_doc)
+    for n_docs, (doc, chunks) in enumerate(synthetic_documents(container, cfg, abstracts, base), 1):
+        container.documents.write(doc, chunks)
+        n_chunks += len(chunks)
+        terms += sum(c.term_count for c in chunks)
+        if n_docs % max(1, total_docs // 20) == 0 or n_docs == total_docs:
+            rate = n_chunks / (time.perf_counter() - t0)
+            eta = (cfg.chunks - n_chunks) / rate
+            log(f"  wrote {n_chunks}/{cfg.chunks} passages ({rate:.0f}/s, about {eta:.0f} s left)")
+    figs["write_seconds"] = round(time.perf_counter() - t0, 1)
+    figs["write_passages_per_s"] = round(n_chunks / (time.perf_counter() - t0), 1)
+    figs["mean_terms_per_passage"] = round(terms / max(1, n_chunks), 1)
+
+    t0 = time.perf_counter()
+    log("  building the HNSW index")
+    with container.database.pool.connection() as conn, conn.transaction():
+        conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        create_hnsw(conn, embedder.dim, container.settings.database)
+    figs["hnsw_build_seconds"] = round(time.perf_counter() - t0, 1)
+    vacuum_analyze(container)
+    return figs
+
+
+def vacuum_analyze(container: Container) -> None:
+    """Settle the new store (visibility map, planner statistics) as autovacuum eventually would."""
+    t0 = time.perf_counter()
+    with psycopg.connect(container.database.url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    log(f"  VACUUM ANALYZE in {time.perf_counter() - t0:.1f} s")
+
+
+def scifact_queries(n: int) -> list[str]:
+    with (SCIFACT / "queries.jsonl").open(encoding="utf-8") as fh:
+        return [json.loads(line)["text"] for line in fh if line.strip()][:n]
+
+
+def recall(
+    container: Container, vectors: list[npt.NDArray[np.float32]], filters: tuple[Condition, ...]
+) -> dict[str, Any]:
+    """HNSW recall@K against exact search, the fraction of full-K answers and both latencies."""
+    where, params = where_clause(filters, AccessScope())
+    q = container.search_queries
+    recalls, full, approx_ms, exact_ms = [], 0, [], []
+    for v in vectors:
+        t0 = time.perf_counter()
+        approx = q.dense(v, K, where, params)
+        t1 = time.perf_counter()
+        exact = q.dense(v, K, where, params, exact=True)
+        t2 = time.perf_counter()
+        approx_ms.append((t1 - t0) * 1000)
+        exact_ms.append((t2 - t1) * 1000)
+        truth = {c.chunk_id for c in exact}
+        recalls.append(len(truth & {c.chunk_id for c in approx}) / max(1, len(truth)))
+        full += len(approx) >= K
+    return {
+        "queries": len(vectors),
+        "recall_at_10": round(float(np.mean(recalls)), 4),
+        "min_recall": round(float(np.min(recalls)), 2),
+        "full_k_fraction": round(full / max(1, len(vectors)), 3),
+        "approx_sql_ms": latency_summary(approx_ms),
+        "exact_sql_ms": latency_summary(exact_ms),
+    }
+
+
+def store_sizes(container: Container) -> dict[str, Any]:
+    with container.database.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM bm25_postings), pg_total_relation_size('chunks'),"
+            " pg_total_relation_size('bm25_postings'), pg_relation_size(%s::regclass),"
+            " (SELECT count(*) FROM documents WHERE attributes @> '{\"rare\": true}')",
+            (HNSW_INDEX,),
+        ).fetchone()
+    assert row is not None
+    mb = 1024 * 1024
+    return {
+        "postings": int(row[0]),
+        "chunks_mb": round(row[1] / mb),
+        "postings_mb": round(row[2] / mb),
+        "hnsw_mb": round(row[3] / mb),
+        "rare_documents": int(row[4]),
+    }
+
+
+def run_synthetic(
+    store: BenchStore, embedder: Embedder, cfg: SynthConfig, *, n_queries: int, passes: int
+) -> dict[str, Any]:
+    """Build (or reuse) the synthetic store, then measure latency and recall on it."""
+    heading(f"(b) Synthetic store of {cfg.chunks:,} passages")
+    out: dict[str, Any] = {"database": cfg.db_name, "config": cfg.__dict__}
+    with bench_container(store, cfg.db_name, embedder, fresh=False) as c:
+        ready = synthetic_ready(c, cfg)
+    out["generated"] = not ready
+    if ready:
+        log(f"  reusing the cached store {cfg.db_name}")
+    else:
+        with bench_container(store, cfg.db_name, embedder, fresh=True) as c:
+            out["load"] = load_synthetic(c, cfg, embedder)
+    with bench_container(store, cfg.db_name, embedder, fresh=False) as c:
+        out["sizes"] = store_sizes(c)
+        texts = scifact_queries(n_queries)
+        runs = measure_modes(c, texts, passes, with_filter=True)
+        out["latency"] = {name: run.figures() for name, run in runs.items()}
+        log(f"  recall: {len(texts)} queries, HNSW vs exact, without and with {RARE_FILTER}")
+        vectors = [embedder.embed_query(t) for t in texts]
+        out["recall"] = recall(c, vectors, ())
+        out["recall_rare_filter"] = recall(c, vectors, (parse_filter(RARE_FILTER),))
+        met = print_synthetic(out)
+        if not (met.get("hybrid_p95", True) and met.get("hybrid_rare_filter_p95", True)):
+            out["explain"] = {
+                "bm25": explain_slowest(c, texts, runs["hybrid"], "bm25_ms"),
+                "dense": explain_slowest(c, texts, runs["hybrid"], "dense_ms"),
+            }
+        out["targets_met"] = met
+    return out
+
+
+def print_synthetic(out: dict[str, Any]) -> dict[str, bool]:
+    sizes = out["sizes"]
+    if "load" in out:
+        ld = out["load"]
+        show("base abstracts embedded in", ld["base_embed_seconds"], "s")
+        show("write (DocumentStore.write)", ld["write_passages_per_s"], "passages/s")
+        show("write time", ld["write_seconds"], "s")
+        show("HNSW build", ld["hnsw_build_seconds"], "s")
+        show("mean terms per passage", ld["mean_terms_per_passage"])
+    show("postings rows", sizes["postings"])
+    show(
+        "chunks / postings / HNSW size",
+        f"{sizes['chunks_mb']}/{sizes['postings_mb']}/{sizes['hnsw_mb']}",
+        "MB",
+    )
+    met = print_latency(out["latency"], target_for=["hybrid", "hybrid_rare_filter"])
+    for name in ("recall", "recall_rare_filter"):
+        r = out[name]
+        met[f"{name}_at_10"] = check(
+            f"HNSW {name} @10 vs exact", r["recall_at_10"], "", RECALL_TARGET, ">=", digits=4
+        )
+        met[f"{name}_full_k"] = check(
+            f"{name}: queries with a full k={K}", r["full_k_fraction"], "", FULL_K_TARGET, ">="
+        )
+        show(
+            f"{name}: HNSW dense SQL p50 / p95",
+            f"{r['approx_sql_ms']['p50_ms']} / {r['approx_sql_ms']['p95_ms']}",
+            "ms",
+        )
+        show(
+            f"{name}: exact dense SQL p50 / p95",
+            f"{r['exact_sql_ms']['p50_ms']} / {r['exact_sql_ms']['p95_ms']}",
+            "ms",
+        )
+    return met
+
+
+# ============================================================================ main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument(
+        "--quick", action="store_true", help="one KB guide, 10,000 synthetic passages, fewer queries"
+    )
+    ap.add_argument(
+        "--data-dir", type=Path, help="data dir of the embedded server, kept for reuse (default: temp)"
+    )
+    ap.add_argument(
+        "--part", choices=["all", "kb", "synthetic"], default="all", help="which store(s) to measure"
+    )
+    ap.add_argument("--chunks", type=int, help="synthetic passages (default 100000; quick 10000)")
+    ap.add_argument("--base", type=int, help="SciFact abstracts embedded for it (default 2000; quick 300)")
+    ap.add_argument("--queries", type=int, help="SciFact queries for (b) (default 100; quick 40)")
+    ap.add_argument("--passes", type=int, help="timed passes over the queries (default 2; quick 1)")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    isolate_environment()
+    quick = args.quick
+    passes = args.passes or (1 if quick else 2)
+    cfg = SynthConfig(
+        chunks=args.chunks or (10_000 if quick else 100_000), base=args.base or (300 if quick else 2000)
+    )
+    figures: dict[str, Any] = {"benchmark": "retrieval", "quick": quick, "machine": machine_info()}
+    embedder = load_embedder()
+    store = BenchStore.open(args.data_dir)
+    try:
+        if args.part in ("all", "kb"):
+            figures["kb"] = run_kb(store, embedder, quick=quick, passes=passes)
+        if args.part in ("all", "synthetic"):
+            n_queries = args.queries or (40 if quick else 100)
+            figures["synthetic"] = run_synthetic(store, embedder, cfg, n_queries=n_queries, passes=passes)
+    finally:
+        store.close()
+    figures["machine"]["load_average_1m_end"] = machine_info()["load_average_1m"]
+    figures["targets_met"] = {
+        f"{part}.{name}": ok
+        for part in ("kb", "synthetic")
+        for name, ok in figures.get(part, {}).get("targets_met", {}).items()
+    }
+    print()
+    emit(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
