@@ -28,6 +28,9 @@ from awsomechat.types import ChunkDraft, JsonScalar, LoadedDocument, SourceItem
 
 # Documents are written once this many passages are waiting (one embedder call per batch).
 BATCH_PASSAGES = 256
+# Bump when loaders or the chunker change what they make of the same bytes: the next sync then
+# re-processes every document instead of skipping it as unchanged.
+PIPELINE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ class IngestionService:
     def _options_hash(self, options: IngestOptions) -> str:
         c = self._settings.chunking
         payload = {
+            "pipeline": PIPELINE_VERSION,
             "attributes": options.attributes,
             "groups": sorted(options.groups),
             "chunking": [c.max_tokens, c.overlap_tokens, c.min_tokens],

@@ -37,15 +37,18 @@ _MAX_FRONT_MATTER_LINES = 200
 
 
 def _clean_inline(line: str) -> str:
-    """Drop anchors, decode entities and backslash escapes, except inside `code spans`."""
+    """Drop anchors and link targets, decode entities and escapes, except inside `code spans`.
+
+    ``[text](url)`` becomes ``text``: URLs are noise to both retrievers and cost passage tokens.
+    """
     line = _ANCHOR.sub("", line)
     out: list[str] = []
     last = 0
     for match in _CODE_SPAN.finditer(line):
-        out.append(_unescape(line[last : match.start()]))
+        out.append(_unescape(_LINK.sub(r"\1", line[last : match.start()])))
         out.append(match.group(0))
         last = match.end()
-    out.append(_unescape(line[last:]))
+    out.append(_unescape(_LINK.sub(r"\1", line[last:])))
     return "".join(out)
 
 
