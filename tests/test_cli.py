@@ -135,3 +135,18 @@ def test_eval_retrieval_on_a_small_beir_dataset(env: dict[str, str], tmp_path: P
         assert result[mode]["mrr@10"] == 1.0
     again = _cli(env, "eval", "retrieval", "--dataset", str(ds), "--modes", "bm25")
     assert "0 added" in again.stdout and "4 unchanged" in again.stdout
+
+
+def test_up_ingests_into_an_empty_store_then_reuses_it(env: dict[str, str], tmp_path: Path) -> None:
+    kb = tmp_path / "sample"
+    kb.mkdir()
+    (kb / "kendra.md").write_text(
+        "# Adding documents\n\nAdd documents to an Amazon Kendra index with BatchPutDocument.\n"
+    )
+    (kb / "README.md").write_text("# About this sample\n\nNot a document to ingest.\n")
+    first = _cli(env, "up", "--sample", str(kb))
+    assert first.returncode == 0, first.stderr
+    assert "store is empty" in first.stdout and "1 added" in first.stdout
+    assert "Adding documents" in first.stdout  # the sample search found it
+    second = _cli(env, "up", "--sample", str(kb))
+    assert "store holds 1 documents" in second.stdout and "added" not in second.stdout

@@ -27,6 +27,9 @@ def sample_kb_path() -> Path:
 def up_command(
     question: str = typer.Option(SAMPLE_QUESTION, "--question", "-q", help="sample search to run"),
     skip_sample: bool = typer.Option(False, "--no-sample", help="do not ingest the sample knowledge base"),
+    sample: Path | None = typer.Option(
+        None, "--sample", exists=True, file_okay=False, help="folder to ingest instead of the bundled sample"
+    ),
 ) -> None:
     """Start the store, ingest the sample knowledge base if the store is empty, run a sample search."""
     from awsomechat.ingest.pipeline import IngestOptions
@@ -36,7 +39,7 @@ def up_command(
         console.print(f"[bold]store[/]: {describe_url(c.database.url)}", highlight=False)
         n_docs = c.documents.count()
         if n_docs == 0 and not skip_sample:
-            kb = sample_kb_path()
+            kb = sample or sample_kb_path()
             console.print(f"store is empty: ingesting the sample knowledge base from {kb}", highlight=False)
             with make_progress(console) as progress:
                 report = c.ingestion.ingest(
