@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from awsomechat.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from awsomechat.chat.memory_pg import PgConversationStore
     from awsomechat.ingest.pipeline import IngestionService
     from awsomechat.retrieval.hybrid import HybridRetriever
     from awsomechat.retrieval.reindex import Reindexer
@@ -48,6 +49,12 @@ class Container:
         from awsomechat.store.index_meta import IndexGuard
 
         return IndexGuard(self.database, self.settings.database)
+
+    @cached_property
+    def conversations(self) -> PgConversationStore:
+        from awsomechat.chat.memory_pg import PgConversationStore
+
+        return PgConversationStore(self.database)
 
     @cached_property
     def search_queries(self) -> SearchQueries:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from awsomechat.chat.types import ChatSession, Feedback, NewTurn, Turn
 from awsomechat.types import SearchHit
 
 Vector = npt.NDArray[np.float32]
@@ -53,3 +55,31 @@ class Reranker(Protocol):
     def rerank(self, query: str, hits: Sequence[SearchHit]) -> list[SearchHit]:
         """Return ``hits`` re-ordered, each with ``scores.rerank`` set."""
         ...
+
+
+@runtime_checkable
+class ConversationStore(Protocol):
+    """Sessions, turns and feedback, always scoped to one user (PostgreSQL; DynamoDB later).
+
+    Another user's ids behave exactly like ids that do not exist (``NotFoundError``).
+    """
+
+    def create_session(self, user_id: str, *, title: str = "", profile: str = "chat") -> ChatSession: ...
+
+    def get_session(self, user_id: str, session_id: uuid.UUID) -> ChatSession: ...
+
+    def list_sessions(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ChatSession]: ...
+
+    def rename_session(self, user_id: str, session_id: uuid.UUID, title: str) -> ChatSession: ...
+
+    def delete_session(self, user_id: str, session_id: uuid.UUID) -> None: ...
+
+    def turns(self, user_id: str, session_id: uuid.UUID, *, last: int | None = None) -> list[Turn]: ...
+
+    def append_turn(self, user_id: str, session_id: uuid.UUID, turn: NewTurn) -> Turn: ...
+
+    def message(self, user_id: str, message_id: uuid.UUID) -> Turn: ...
+
+    def set_feedback(
+        self, user_id: str, message_id: uuid.UUID, rating: int, comment: str = ""
+    ) -> Feedback: ...

@@ -1,0 +1,1 @@
+"""The answer engine: conversational RAG with citations, abstention and memory."""
