@@ -13,10 +13,11 @@ from awsomechat.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from awsomechat.chat.memory_pg import PgConversationStore
+    from awsomechat.chat.service import ChatService
     from awsomechat.ingest.pipeline import IngestionService
     from awsomechat.retrieval.hybrid import HybridRetriever
     from awsomechat.retrieval.reindex import Reindexer
-    from awsomechat.seams import Embedder
+    from awsomechat.seams import ChatModel, Embedder
     from awsomechat.store.database import Database
     from awsomechat.store.documents import DocumentStore
     from awsomechat.store.index_meta import IndexGuard
@@ -27,10 +28,19 @@ if TYPE_CHECKING:
 class Container:
     """Holds the services of one process. ``close()`` releases the database pool."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        chat_model: ChatModel | None = None,
+    ) -> None:
         self.settings = settings or load_settings()
-        if embedder is not None:  # tests and benchmarks share one loaded model
+        # Tests and benchmarks share loaded models across containers.
+        if embedder is not None:
             self.__dict__["embedder"] = embedder
+        if chat_model is not None:
+            self.__dict__["chat_model"] = chat_model
 
     @cached_property
     def database(self) -> Database:
@@ -105,6 +115,29 @@ class Container:
         from awsomechat.retrieval.reindex import Reindexer
 
         return Reindexer(self.database, self.get_embedder, self.analyzer, self.settings.database)
+
+    @cached_property
+    def chat_model(self) -> ChatModel:
+        from awsomechat.chat.models import build_chat_model
+
+        return build_chat_model(self.settings)
+
+    def get_chat_model(self) -> ChatModel:
+        """Callable form: the model loads on the first turn that needs it (not for abstentions)."""
+        return self.chat_model
+
+    @cached_property
+    def chat(self) -> ChatService:
+        from awsomechat.chat.abstain import RelevanceGate
+        from awsomechat.chat.service import ChatService
+
+        s = self.settings.chat
+        gate = RelevanceGate(
+            self.search_queries, self.analyzer, min_dense=s.min_dense, min_coverage=s.min_coverage
+        )
+        return ChatService(
+            self.retriever, self.conversations, self.get_chat_model, gate, s, self.settings.llm
+        )
 
     def close(self) -> None:
         if "database" in self.__dict__:

@@ -55,3 +55,7 @@ class FilterError(AwsomeChatError):
 
 class NotFoundError(AwsomeChatError):
     """A requested object does not exist (or is not visible to the caller)."""
+
+
+class ModelError(AwsomeChatError):
+    """The chat model failed (load error, server error, broken stream)."""

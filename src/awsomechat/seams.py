@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from awsomechat.chat.types import ChatSession, Feedback, NewTurn, Turn
+from awsomechat.chat.types import ChatSession, Feedback, Message, NewTurn, Turn, Usage
 from awsomechat.types import SearchHit
 
 Vector = npt.NDArray[np.float32]
@@ -83,3 +83,29 @@ class ConversationStore(Protocol):
     def set_feedback(
         self, user_id: str, message_id: uuid.UUID, rating: int, comment: str = ""
     ) -> Feedback: ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model that streams text. Closing the iterator early stops generation."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model can attend to (prompt + answer)."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str | Usage]:
+        """Yield text deltas, then one ``Usage``. Raises ``ModelError`` on backend failure."""
+        ...

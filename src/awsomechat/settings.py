@@ -127,6 +127,55 @@ class RetrievalSettings(BaseModel):
         return self
 
 
+class LLMSettings(BaseModel):
+    """The chat model that writes answers."""
+
+    kind: Literal["llamacpp", "openai"] = Field(
+        default="llamacpp",
+        description="llamacpp: a GGUF model in-process; openai: any OpenAI-compatible server",
+    )
+    model: Literal["default", "small"] = Field(
+        default="default",
+        description="packaged GGUF: default = Qwen2.5-Coder-1.5B-Instruct Q4_K_M, small = SmolLM2-135M",
+    )
+    model_path: Path | None = Field(default=None, description="any other GGUF file (overrides model)")
+    n_ctx: int = Field(default=4096, ge=512, le=131072)
+    n_threads: int | None = Field(default=None, ge=1, description="default = all cores")
+    n_batch: int = Field(default=512, ge=8, le=8192)
+    temperature: float = Field(default=0.1, ge=0, le=2)
+    max_answer_tokens: int = Field(default=400, ge=16, le=8192)
+    base_url: str = Field(
+        default="http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint (kind=openai)"
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="bearer token for the OpenAI-compatible server"
+    )
+    remote_model: str = Field(
+        default="default", description="model name sent to the OpenAI-compatible server"
+    )
+    request_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class ChatSettings(BaseModel):
+    """The answer chain: rewriting, abstention, context packing, memory."""
+
+    context_tokens: int = Field(
+        default=1400, ge=200, le=100_000, description="budget for passages in the prompt"
+    )
+    max_passages: int = Field(default=5, ge=1, le=50)
+    retrieve_k: int = Field(default=8, ge=1, le=100)
+    history_tokens: int = Field(default=600, ge=0, le=100_000)
+    history_turns: int = Field(default=6, ge=0, le=100)
+    rewrite: Literal["auto", "always", "never"] = Field(
+        default="auto", description="auto: rewrite follow-ups only when they lean on the conversation"
+    )
+    min_dense: float = Field(
+        default=0.35, ge=-1, le=1, description="abstain below this top cosine similarity"
+    )
+    min_coverage: float = Field(default=0.5, ge=0, le=1, description="abstain below this query-term coverage")
+    max_message_chars: int = Field(default=8000, ge=100, le=1_000_000)
+
+
 class Settings(BaseSettings):
     """The whole configuration of one AWSomeChat installation."""
 
@@ -144,6 +193,8 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @classmethod
     def settings_customise_sources(

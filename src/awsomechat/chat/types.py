@@ -97,3 +97,20 @@ class Feedback:
     rating: int
     comment: str
     updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat-model message."""
+
+    role: str  # "system", "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts, yielded once at the end of a model stream."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str = "stop"

@@ -120,6 +120,17 @@ class SearchQueries:
             rows = conn.execute(stmt, args).fetchall()
         return [Candidate(int(r[0]), float(r[1])) for r in rows]
 
+    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Number of passages and the document frequency of each term (0 when absent)."""
+        with self._db.pool.connection() as conn:
+            n_row = conn.execute("SELECT coalesce(sum(n_chunks), 0) FROM bm25_stats").fetchone()
+            rows = conn.execute(
+                "SELECT term, count(*) FROM bm25_postings WHERE term = ANY(%s) GROUP BY term", (list(terms),)
+            ).fetchall()
+        df = {t: 0 for t in terms}
+        df.update({r[0]: int(r[1]) for r in rows})
+        return int(n_row[0]) if n_row else 0, df
+
     def rows(self, chunk_ids: Sequence[int]) -> dict[int, HitRow]:
         """Passage and document details for the given passages."""
         if not chunk_ids:

@@ -1,0 +1,76 @@
+"""Deciding, from retrieval alone, whether the documents can answer at all.
+
+Small models do not decline by themselves, so the system decides before calling the model:
+
+- ``top_dense``: cosine similarity of the best passage to the question (semantic match);
+- ``coverage``: the share of the question's informative terms (IDF-weighted) that occur in the
+  best passages. A question about "WorkSpaces Web screen resolution" may find passages about
+  Amazon and screens, but not the rare, decisive term "WorkSpaces": low coverage.
+
+The answer is withheld when either falls below its threshold (``chat.min_dense``,
+``chat.min_coverage``), calibrated on the evaluation set (see README).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from awsomechat.store.search import SearchQueries
+from awsomechat.text.analyzer import Analyzer
+from awsomechat.types import SearchHit
+
+
+@dataclass(frozen=True)
+class RelevanceVerdict:
+    answerable: bool
+    top_dense: float
+    coverage: float
+    reason: str
+
+
+class RelevanceGate:
+    """Computes the two signals for a question and its hits and applies the thresholds."""
+
+    def __init__(
+        self,
+        queries: SearchQueries,
+        analyzer: Analyzer,
+        *,
+        min_dense: float,
+        min_coverage: float,
+        top_n: int = 3,
+    ) -> None:
+        self._queries = queries
+        self._analyzer = analyzer
+        self._min_dense = min_dense
+        self._min_coverage = min_coverage
+        self._top_n = top_n
+
+    def judge(self, question: str, hits: Sequence[SearchHit]) -> RelevanceVerdict:
+        if not hits:
+            return RelevanceVerdict(False, 0.0, 0.0, "no passage matched")
+        top_dense = max((h.scores.dense for h in hits if h.scores.dense is not None), default=0.0)
+        coverage = self.coverage(question, hits[: self._top_n])
+        if top_dense < self._min_dense:
+            return RelevanceVerdict(False, top_dense, coverage, f"best similarity {top_dense:.2f} is too low")
+        if coverage < self._min_coverage:
+            return RelevanceVerdict(
+                False, top_dense, coverage, f"passages cover {coverage:.0%} of the question"
+            )
+        return RelevanceVerdict(True, top_dense, coverage, "")
+
+    def coverage(self, question: str, hits: Sequence[SearchHit]) -> float:
+        """IDF-weighted share of the question's terms found in ``hits``."""
+        terms = list(self._analyzer.query_terms(question))
+        if not terms:
+            return 0.0
+        n, df = self._queries.term_stats(terms)
+        n = max(n, 1)
+        idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+        present: set[str] = set()
+        for h in hits:
+            present.update(self._analyzer.terms(h.text))
+        total = sum(idf.values())
+        return sum(w for t, w in idf.items() if t in present) / total if total else 0.0

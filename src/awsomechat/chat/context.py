@@ -1,0 +1,108 @@
+"""Packing retrieved passages into the model's context budget, numbered for citation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from awsomechat.chat.types import Citation
+from awsomechat.types import SearchHit
+
+
+@dataclass(frozen=True)
+class PackedPassage:
+    """A passage as the model sees it: its number, the text given, and its citation record."""
+
+    citation: Citation
+    text: str
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def _body(hit: SearchHit) -> str:
+    """The passage without the ``title > headings`` line the chunker put first (shown separately)."""
+    head, sep, body = hit.text.partition("\n\n")
+    is_prefix = ">" in head or head.strip() == hit.title
+    return body if sep and is_prefix else hit.text
+
+
+def _trim(text: str, count: Callable[[str], int], limit: int) -> str:
+    """Cut a long passage at a sentence boundary so it fits ``limit`` tokens."""
+    if count(text) <= limit:
+        return text
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
+    out: list[str] = []
+    used = 0
+    for s in sentences:
+        n = count(s) + 1
+        if used + n > limit:
+            break
+        out.append(s)
+        used += n
+    return (" ".join(out) or text[: limit * 3]) + " …"
+
+
+def pack_passages(
+    hits: Sequence[SearchHit],
+    *,
+    count_tokens: Callable[[str], int],
+    budget_tokens: int,
+    max_passages: int,
+) -> list[PackedPassage]:
+    """Best-ranked distinct passages that fit the budget, then re-ordered by document and position.
+
+    Duplicates (same passage, or the same text from another document) are dropped; each passage is
+    capped so that a single long one cannot crowd out the rest.
+    """
+    per_passage = max(40, int(budget_tokens / max(1, min(max_passages, len(hits) or 1)) * 1.5))
+    chosen: list[tuple[SearchHit, str]] = []
+    seen_text: set[str] = set()
+    seen_ids: set[int] = set()
+    used = 0
+    for hit in hits:
+        if len(chosen) >= max_passages:
+            break
+        key = _norm(_body(hit))
+        if hit.chunk_id in seen_ids or key in seen_text:
+            continue
+        text = _trim(_body(hit), count_tokens, per_passage)
+        n = count_tokens(text) + count_tokens(hit.title) + 8
+        if used + n > budget_tokens and chosen:
+            continue
+        chosen.append((hit, text))
+        seen_ids.add(hit.chunk_id)
+        seen_text.add(key)
+        used += n
+    # Group passages of one document together (in the order documents first appear), in reading order.
+    doc_order = {hit.document_id: i for i, (hit, _) in reversed(list(enumerate(chosen)))}
+    chosen.sort(key=lambda ht: (doc_order[ht[0].document_id], ht[0].position))
+    return [
+        PackedPassage(
+            citation=Citation(
+                n=i,
+                chunk_id=hit.chunk_id,
+                document_id=hit.document_id,
+                title=hit.title,
+                uri=hit.uri,
+                heading_path=hit.heading_path,
+                page=hit.page,
+                excerpt=hit.excerpt,
+            ),
+            text=text,
+        )
+        for i, (hit, text) in enumerate(chosen, start=1)
+    ]
+
+
+def render_passages(passages: Sequence[PackedPassage]) -> str:
+    """``[n] Title › Heading (p. 3)`` then the text, for each passage."""
+    blocks = []
+    for p in passages:
+        c = p.citation
+        where = " › ".join(h for h in c.heading_path if h != c.title)
+        label = c.title + (f" › {where}" if where else "") + (f" (p. {c.page})" if c.page else "")
+        blocks.append(f"[{c.n}] {label}\n{p.text}")
+    return "\n\n".join(blocks)

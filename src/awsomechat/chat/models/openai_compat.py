@@ -1,0 +1,100 @@
+"""Any OpenAI-compatible chat server (vLLM, TGI, llama.cpp server, Ollama, OpenAI), streamed over SSE.
+
+Speaks the wire format directly with httpx: ``POST {base_url}/chat/completions`` with
+``stream: true`` and reads ``data: {...}`` lines until ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+
+from awsomechat.chat.types import Message, Usage
+from awsomechat.errors import ModelError
+from awsomechat.settings import LLMSettings
+
+
+class OpenAIChatModel:
+    """The ``ChatModel`` seam over an OpenAI-compatible HTTP API."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        self._settings = settings
+        headers = {"Accept": "text/event-stream"}
+        if settings.api_key is not None:
+            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+        self._client = httpx.Client(
+            base_url=settings.base_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
+        )
+
+    @property
+    def name(self) -> str:
+        return self._settings.remote_model
+
+    @property
+    def context_window(self) -> int:
+        return self._settings.n_ctx
+
+    def count_tokens(self, text: str) -> int:
+        # The server's tokenizer is not at hand: ~4 characters per token, rounded up (conservative).
+        return max(1, (len(text) + 3) // 4)
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str | Usage]:
+        body: dict[str, Any] = {
+            "model": self._settings.remote_model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if stop:
+            body["stop"] = list(stop)
+        usage = Usage(0, 0)
+        completion = 0
+        try:
+            with self._client.stream("POST", "chat/completions", json=body) as resp:
+                if resp.status_code != 200:
+                    detail = resp.read().decode("utf-8", "replace")[:300]
+                    raise ModelError(
+                        f"model server {self._settings.base_url} answered HTTP {resp.status_code}: {detail}",
+                        hint="check AWSOMECHAT_LLM__BASE_URL, __REMOTE_MODEL and __API_KEY",
+                    )
+                for line in resp.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    event = json.loads(data)
+                    if event.get("usage"):
+                        u = event["usage"]
+                        usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
+                    for choice in event.get("choices") or []:
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            completion += 1
+                            yield text
+                        if choice.get("finish_reason"):
+                            usage = Usage(
+                                usage.prompt_tokens, usage.completion_tokens, choice["finish_reason"]
+                            )
+        except httpx.HTTPError as exc:
+            raise ModelError(
+                f"model server {self._settings.base_url} failed: {exc}",
+                hint="is the server running? check AWSOMECHAT_LLM__BASE_URL",
+            ) from exc
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model server sent a malformed stream event: {exc}") from exc
+        yield Usage(usage.prompt_tokens, usage.completion_tokens or completion, usage.finish_reason)

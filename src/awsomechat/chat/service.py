@@ -1,0 +1,267 @@
+"""The answer chain: a stateless LangChain pipeline from a message to a stored, cited answer.
+
+prepare (langchain-core runnables):  load history → standalone question → retrieve → judge → pack
+answer (a generator):                 prompt → stream tokens → resolve citations → store the turn
+
+Everything a turn needs comes from the request and the database, so any process can serve any
+turn of any session. Abstention happens before the model is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from awsomechat.chat.abstain import RelevanceGate, RelevanceVerdict
+from awsomechat.chat.citations import resolve_citations
+from awsomechat.chat.context import PackedPassage, pack_passages, render_passages
+from awsomechat.chat.events import (
+    ChatEvent,
+    ErrorEvent,
+    FinalEvent,
+    SourcesEvent,
+    StandaloneQuestionEvent,
+    TokenEvent,
+)
+from awsomechat.chat.prompts import PromptProfile, get_profile
+from awsomechat.chat.rewrite import needs_context, rewrite
+from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
+from awsomechat.errors import AwsomeChatError
+from awsomechat.retrieval.hybrid import HybridRetriever
+from awsomechat.seams import ChatModel, ConversationStore
+from awsomechat.settings import ChatSettings, LLMSettings
+from awsomechat.types import AccessScope, Condition, SearchHit, SearchRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One user message. ``access`` comes from the authenticated principal, never from the client."""
+
+    user_id: str
+    message: str
+    access: AccessScope = field(default_factory=AccessScope)
+    session_id: uuid.UUID | None = None
+    filters: tuple[Condition, ...] = ()
+    profile: str = "chat"
+
+
+@dataclass
+class _State:
+    request: ChatRequest
+    profile: PromptProfile
+    session: ChatSession
+    history: list[Turn]
+    timings: dict[str, float]
+    standalone: str = ""
+    rewritten: bool = False
+    usage: list[Usage] = field(default_factory=list)
+    hits: list[SearchHit] = field(default_factory=list)
+    verdict: RelevanceVerdict | None = None
+    passages: list[PackedPassage] = field(default_factory=list)
+
+
+class ChatService:
+    """Streams :mod:`awsomechat.chat.events` for a message; stores the finished turn."""
+
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        memory: ConversationStore,
+        model: Callable[[], ChatModel],
+        gate: RelevanceGate,
+        chat: ChatSettings,
+        llm: LLMSettings,
+        profiles: dict[str, PromptProfile] | None = None,
+    ) -> None:
+        self._retriever = retriever
+        self._memory = memory
+        self._model = model
+        self._gate = gate
+        self._chat = chat
+        self._llm = llm
+        self._profiles = profiles or {}
+        self.prepare: Runnable[ChatRequest, _State] = (
+            RunnableLambda(self._load)
+            | RunnableLambda(self._standalone)
+            | RunnableLambda(self._retrieve)
+            | RunnableLambda(self._judge)
+            | RunnableLambda(self._pack)
+        ).with_config(run_name="awsomechat-prepare")
+
+    # ----------------------------------------------------------------- steps
+    def _load(self, request: ChatRequest) -> _State:
+        message = request.message.strip()
+        if not message:
+            raise AwsomeChatError("the message is empty")
+        if len(message) > self._chat.max_message_chars:
+            raise AwsomeChatError(
+                f"the message is {len(message)} characters, over the {self._chat.max_message_chars} limit",
+                hint="shorten it or raise AWSOMECHAT_CHAT__MAX_MESSAGE_CHARS",
+            )
+        profile = get_profile(request.profile, self._profiles)
+        if request.session_id is None:
+            session = self._memory.create_session(request.user_id, profile=profile.name)
+            history: list[Turn] = []
+        else:
+            session = self._memory.get_session(request.user_id, request.session_id)
+            history = self._memory.turns(request.user_id, session.id, last=self._chat.history_turns)
+        req = ChatRequest(request.user_id, message, request.access, session.id, request.filters, profile.name)
+        return _State(req, profile, session, self._trim_history(history), {})
+
+    def _trim_history(self, history: list[Turn]) -> list[Turn]:
+        """Newest turns that fit ``chat.history_tokens`` (≈4 characters per token)."""
+        kept: list[Turn] = []
+        used = 0
+        for turn in reversed(history):
+            used += (len(turn.standalone_question) + min(len(turn.answer), 1200)) // 4
+            if used > self._chat.history_tokens:
+                break
+            kept.append(turn)
+        return list(reversed(kept))
+
+    def _standalone(self, s: _State) -> _State:
+        t0 = time.perf_counter()
+        question = s.request.message
+        mode = self._chat.rewrite
+        wanted = bool(s.history) and mode != "never" and (mode == "always" or needs_context(question))
+        if wanted:
+            text, p, c = rewrite(self._model(), s.history, question)
+            s.usage.append(Usage(p, c))
+            s.standalone, s.rewritten = text, text != question
+        else:
+            s.standalone = question
+        s.timings["rewrite_s"] = round(time.perf_counter() - t0, 3)
+        return s
+
+    def _retrieve(self, s: _State) -> _State:
+        t0 = time.perf_counter()
+        req = SearchRequest(
+            text=s.standalone, k=self._chat.retrieve_k, filters=s.request.filters, access=s.request.access
+        )
+        s.hits = self._retriever.search(req).hits
+        s.timings["retrieve_s"] = round(time.perf_counter() - t0, 3)
+        return s
+
+    def _judge(self, s: _State) -> _State:
+        s.verdict = self._gate.judge(s.standalone, s.hits)
+        return s
+
+    def _pack(self, s: _State) -> _State:
+        if s.verdict is not None and s.verdict.answerable:
+            model = self._model()
+            s.passages = pack_passages(
+                s.hits,
+                count_tokens=model.count_tokens,
+                budget_tokens=self._chat.context_tokens,
+                max_passages=self._chat.max_passages,
+            )
+        return s
+
+    # ---------------------------------------------------------------- public
+    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        """Events of one turn. Closing the iterator early stops generation and stores nothing."""
+        t_start = time.perf_counter()
+        state = self.prepare.invoke(request)
+        yield StandaloneQuestionEvent(state.standalone, state.rewritten)
+        if not state.passages:
+            yield from self._abstain(state, t_start)
+            return
+        sources = tuple(p.citation for p in state.passages)
+        yield SourcesEvent(sources, abstained=False)
+        model = self._model()
+        messages = [
+            Message("system", state.profile.system),
+            Message("user", state.profile.user_message(render_passages(state.passages), state.standalone)),
+        ]
+        pieces: list[str] = []
+        usage = Usage(0, 0)
+        t_gen = time.perf_counter()
+        gen = model.stream(
+            messages, max_tokens=self._llm.max_answer_tokens, temperature=self._llm.temperature
+        )
+        try:
+            for item in gen:
+                if isinstance(item, Usage):
+                    usage = item
+                    continue
+                if not pieces:
+                    state.timings["ttft_s"] = round(time.perf_counter() - t_start, 3)
+                pieces.append(item)
+                yield TokenEvent(item)
+        except AwsomeChatError as exc:
+            log.warning("generation failed: %s", exc)
+            yield ErrorEvent("model_error", f"the answer could not be completed: {exc.message}")
+            return
+        finally:
+            close = getattr(gen, "close", None)
+            if close:
+                close()
+        state.timings["generate_s"] = round(time.perf_counter() - t_gen, 3)
+        answer, cited = resolve_citations("".join(pieces).strip(), sources)
+        yield self._store(
+            state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start
+        )
+
+    def _abstain(self, state: _State, t_start: float) -> Iterator[ChatEvent]:
+        closest = tuple(
+            Citation(
+                n=i, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title, uri=h.uri,
+                heading_path=h.heading_path, page=h.page, excerpt=h.excerpt,
+            )
+            for i, h in enumerate(state.hits[:3], start=1)
+        )  # fmt: skip
+        yield SourcesEvent(closest, abstained=True)
+        text = state.profile.abstain
+        yield TokenEvent(text)
+        if state.verdict is not None:
+            state.timings["top_dense"] = round(state.verdict.top_dense, 4)
+            state.timings["coverage"] = round(state.verdict.coverage, 4)
+        yield self._store(state, text, (), closest, abstained=True, usage=Usage(0, 0), model="", t0=t_start)
+
+    def _store(
+        self,
+        state: _State,
+        answer: str,
+        cited: tuple[Citation, ...],
+        sources: tuple[Citation, ...],
+        *,
+        abstained: bool,
+        usage: Usage,
+        model: str,
+        t0: float,
+    ) -> FinalEvent:
+        state.timings["total_s"] = round(time.perf_counter() - t0, 3)
+        prompt = usage.prompt_tokens + sum(u.prompt_tokens for u in state.usage)
+        completion = usage.completion_tokens + sum(u.completion_tokens for u in state.usage)
+        turn = self._memory.append_turn(
+            state.request.user_id,
+            state.session.id,
+            NewTurn(
+                question=state.request.message, standalone_question=state.standalone, answer=answer,
+                abstained=abstained, citations=cited, sources=sources, model=model,
+                prompt_tokens=prompt, completion_tokens=completion, timings=dict(state.timings),
+            ),
+        )  # fmt: skip
+        return FinalEvent(
+            message_id=turn.id, session_id=state.session.id, answer=answer, citations=cited,
+            abstained=abstained, model=model, prompt_tokens=prompt, completion_tokens=completion,
+            timings=dict(state.timings),
+        )  # fmt: skip
+
+    def ask(self, request: ChatRequest) -> FinalEvent:
+        """Run a turn to the end and return its final event (raises on an error event)."""
+        final: FinalEvent | None = None
+        for event in self.stream(request):
+            if isinstance(event, ErrorEvent):
+                raise AwsomeChatError(event.message)
+            if isinstance(event, FinalEvent):
+                final = event
+        assert final is not None
+        return final
