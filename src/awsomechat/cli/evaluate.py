@@ -54,3 +54,55 @@ def retrieval_command(
             table.add_row(mode, *(f"{m[k]:.4f}" for k in ("ndcg@10", "recall@10", "recall@100", "mrr@10")))
         console.print(table)
         print(json.dumps({"dataset": ds.name, **results}))
+
+
+@app.command("answers")
+def answers_command(
+    datasets: list[Path] = typer.Option(
+        ..., "--dataset", exists=True, dir_okay=False, help="QA jsonl (repeatable)"
+    ),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", exists=True, file_okay=False, help="ingest this first"
+    ),
+    report: Path = typer.Option(
+        Path("eval-reports"), "--report", help="folder for the Markdown and JSON report"
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="only the first N questions of each dataset"
+    ),
+) -> None:
+    """Answer every question end to end; report recall@5, token recall, citation precision, abstention."""
+    from awsomechat.eval.answers import evaluate_answers, load_qa, markdown_report, summarise
+    from awsomechat.ingest.pipeline import IngestOptions
+
+    with container() as c:
+        if corpus is not None:
+            with make_progress(console) as progress:
+                ingested = c.ingestion.ingest([str(corpus)], IngestOptions(), IngestBar(progress))
+            console.print(f"corpus: {ingested.summary()}", highlight=False)
+        items = [item for ds in datasets for item in load_qa(ds)[:limit]]
+        with make_progress(console) as progress:
+            task = progress.add_task("questions", total=len(items), current="")
+            results = evaluate_answers(
+                items,
+                c.chat,
+                c.retriever,
+                on_item=lambda r: progress.update(task, advance=1, current=r.item.id),
+            )
+        summary = summarise(results)
+        name = "+".join(ds.stem for ds in datasets)
+        report.mkdir(parents=True, exist_ok=True)
+        md = markdown_report(name, summary, results)
+        (report / f"answers-{name}.md").write_text(md, encoding="utf-8")
+        rows = [r.__dict__ | {"item": r.item.__dict__} for r in results]
+        (report / f"answers-{name}.json").write_text(
+            json.dumps({"summary": summary, "results": rows}, default=str, indent=1), encoding="utf-8"
+        )
+        table = Table("metric", "value", title=f"answers: {name}")
+        for k, v in summary.items():
+            table.add_row(k, str(v))
+        console.print(table)
+        console.print(f"report: {report / f'answers-{name}.md'}", highlight=False)
+        print(json.dumps({k: summary[k] for k in (
+            "n", "recall@5", "token_recall", "citation_precision", "answered_answerable",
+            "abstained_unanswerable", "p50_seconds")}))  # fmt: skip

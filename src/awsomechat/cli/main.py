@@ -6,13 +6,13 @@ import json
 
 import typer
 
-from awsomechat.cli import docs, evaluate, ingest, search, up
+from awsomechat.cli import chat, docs, evaluate, ingest, search, up
 from awsomechat.cli.common import console, handled, settings
 from awsomechat.settings import config_file_path, masked_dump
 
 app = typer.Typer(
     name="awsomechat",
-    help="AWSomeChat: answers from your own documents. Ingest, search, and (soon) chat.",
+    help="AWSomeChat: answers from your own documents. Ingest, search, ask, chat.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -24,6 +24,9 @@ app.command("ingest")(ingest.ingest_command)
 app.command("search")(search.search_command)
 app.command("reindex")(ingest.reindex_command)
 app.command("up")(up.up_command)
+app.command("ask")(chat.ask_command)
+app.command("chat")(chat.chat_command)
+app.command("reply")(chat.reply_command)
 
 
 @app.command("config")
