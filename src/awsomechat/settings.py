@@ -156,6 +156,25 @@ class LLMSettings(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
 
 
+class ProfileSettings(BaseModel):
+    """A user-defined prompt profile (``[chat.profiles.<name>]`` in the config file)."""
+
+    description: str = ""
+    system: str = Field(min_length=1)
+    template: str = Field(
+        default="Passages:\n{passages}\n\nQuestion: {question}\nAnswer, citing passages:",
+        description="must contain {passages} and {question}",
+    )
+    abstain: str = "The documents I can search do not cover this."
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> ProfileSettings:
+        for ph in ("{passages}", "{question}"):
+            if ph not in self.template:
+                raise ValueError(f"template must contain {ph}")
+        return self
+
+
 class ChatSettings(BaseModel):
     """The answer chain: rewriting, abstention, context packing, memory."""
 
@@ -174,6 +193,7 @@ class ChatSettings(BaseModel):
     )
     min_coverage: float = Field(default=0.5, ge=0, le=1, description="abstain below this query-term coverage")
     max_message_chars: int = Field(default=8000, ge=100, le=1_000_000)
+    profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
 
 
 class Settings(BaseSettings):
