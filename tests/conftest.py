@@ -17,7 +17,7 @@ for _key in [k for k in os.environ if k.startswith("AWSOMECHAT_")]:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from awsomechat.container import Container  # noqa: E402
-from awsomechat.seams import Embedder  # noqa: E402
+from awsomechat.seams import ChatModel, Embedder  # noqa: E402
 from awsomechat.settings import DatabaseSettings, EmbedderSettings, Settings  # noqa: E402
 from awsomechat.store import embedded  # noqa: E402
 
@@ -56,3 +56,13 @@ def container(settings: Settings, embedder: Embedder) -> Iterator[Container]:
     uri = embedded.start(settings.data_dir, "postgres")
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{settings.database.name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def small_model() -> ChatModel:
+    """The packaged SmolLM2-135M: fast, answers poorly; for plumbing, not quality."""
+    from awsomechat.chat.models.llamacpp import LlamaCppChatModel
+    from awsomechat.chat.models.packaged import small_model_path
+    from awsomechat.settings import LLMSettings
+
+    return LlamaCppChatModel(small_model_path(), LLMSettings(model="small", n_ctx=2048, max_answer_tokens=48))

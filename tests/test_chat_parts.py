@@ -27,7 +27,9 @@ def _hit(cid: int, doc: int, pos: int, text: str, title: str = "Doc") -> SearchH
 
 def test_citations_map_and_drop_markers_that_point_at_nothing() -> None:
     sources = [_cite(1), _cite(2), _cite(3)]
-    text, cited = resolve_citations("Lambda scales [2]. It is cheap [1, 2] and fast [7]. Also [3][9].", sources)
+    text, cited = resolve_citations(
+        "Lambda scales [2]. It is cheap [1, 2] and fast [7]. Also [3][9].", sources
+    )
     assert text == "Lambda scales [2]. It is cheap [1][2] and fast. Also [3]."
     assert [c.n for c in cited] == [2, 1, 3]
 

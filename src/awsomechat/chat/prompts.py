@@ -7,6 +7,7 @@ system prompt comes first and never changes within a profile, so its KV cache is
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from awsomechat.errors import AwsomeChatError
@@ -19,6 +20,24 @@ GROUNDING_RULES = (
 )
 
 
+_GREETING = re.compile(
+    r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings)\b[^,\n!]{0,40}[,!]?\s*",
+    re.IGNORECASE,
+)
+_CLOSING = re.compile(
+    r"(\n|[.?!]\s+|^)\s*(thanks|thank you|many thanks|cheers|best|regards|kind regards|best regards|"
+    r"sincerely|warm regards)\b[^\n]{0,60}(\n[^\n]{0,60}){0,3}\s*$",
+    re.IGNORECASE,
+)
+
+
+def email_core(text: str) -> str:
+    """The request in an e-mail without greeting and sign-off (names there are not search terms)."""
+    core = _GREETING.sub("", text.strip(), count=1)
+    core = _CLOSING.sub(lambda m: m.group(1) if m.group(1).strip() else "", core)
+    return core.strip() or text.strip()
+
+
 @dataclass(frozen=True)
 class PromptProfile:
     name: str
@@ -26,6 +45,11 @@ class PromptProfile:
     system: str
     template: str
     abstain: str
+    # "email": search with the e-mail's request only, without greeting and sign-off.
+    input_kind: str = "question"
+
+    def search_text(self, message: str) -> str:
+        return email_core(message) if self.input_kind == "email" else message
 
     def user_message(self, passages: str, question: str) -> str:
         return self.template.replace("{passages}", passages).replace("{question}", question)
@@ -50,6 +74,7 @@ BUILTIN_PROFILES: dict[str, PromptProfile] = {
         abstain="Hello,\n\nThank you for your message. We could not find this in our documentation, so a "
         "member of our team will look into your request and follow up with you shortly.\n\n"
         "Kind regards,\nThe support team",
+        input_kind="email",
     ),
 }
 

@@ -56,7 +56,7 @@ class ChatRequest:
 class _State:
     request: ChatRequest
     profile: PromptProfile
-    session: ChatSession
+    session: ChatSession | None
     history: list[Turn]
     timings: dict[str, float]
     standalone: str = ""
@@ -106,13 +106,14 @@ class ChatService:
                 hint="shorten it or raise AWSOMECHAT_CHAT__MAX_MESSAGE_CHARS",
             )
         profile = get_profile(request.profile, self._profiles)
-        if request.session_id is None:
-            session = self._memory.create_session(request.user_id, profile=profile.name)
-            history: list[Turn] = []
-        else:
+        session: ChatSession | None = None
+        history: list[Turn] = []
+        if request.session_id is not None:  # a new session is created only when its first turn is stored
             session = self._memory.get_session(request.user_id, request.session_id)
             history = self._memory.turns(request.user_id, session.id, last=self._chat.history_turns)
-        req = ChatRequest(request.user_id, message, request.access, session.id, request.filters, profile.name)
+        req = ChatRequest(
+            request.user_id, message, request.access, request.session_id, request.filters, profile.name
+        )
         return _State(req, profile, session, self._trim_history(history), {})
 
     def _trim_history(self, history: list[Turn]) -> list[Turn]:
@@ -136,7 +137,7 @@ class ChatService:
             s.usage.append(Usage(p, c))
             s.standalone, s.rewritten = text, text != question
         else:
-            s.standalone = question
+            s.standalone = s.profile.search_text(question)
         s.timings["rewrite_s"] = round(time.perf_counter() - t0, 3)
         return s
 
@@ -178,7 +179,10 @@ class ChatService:
         model = self._model()
         messages = [
             Message("system", state.profile.system),
-            Message("user", state.profile.user_message(render_passages(state.passages), state.standalone)),
+            Message(
+                "user",
+                state.profile.user_message(render_passages(state.passages), self._prompt_question(state)),
+            ),
         ]
         pieces: list[str] = []
         usage = Usage(0, 0)
@@ -208,6 +212,11 @@ class ChatService:
         yield self._store(
             state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start
         )
+
+    @staticmethod
+    def _prompt_question(state: _State) -> str:
+        # An e-mail is answered as written (greeting and names included); a question as rewritten.
+        return state.request.message if state.profile.input_kind == "email" else state.standalone
 
     def _abstain(self, state: _State, t_start: float) -> Iterator[ChatEvent]:
         closest = tuple(
@@ -240,6 +249,8 @@ class ChatService:
         state.timings["total_s"] = round(time.perf_counter() - t0, 3)
         prompt = usage.prompt_tokens + sum(u.prompt_tokens for u in state.usage)
         completion = usage.completion_tokens + sum(u.completion_tokens for u in state.usage)
+        if state.session is None:
+            state.session = self._memory.create_session(state.request.user_id, profile=state.profile.name)
         turn = self._memory.append_turn(
             state.request.user_id,
             state.session.id,
