@@ -326,12 +326,15 @@ def time_parsing(
         docs = [registry.load(item, max_bytes=0) for item in items]
         elapsed += time.perf_counter() - t0
         passes += 1
+    text_size = sum(len(d.text.encode("utf-8")) for d in docs)
     fig = {
         "files": len(items),
         "megabytes": round(size / _MB, 3),
+        "text_megabytes": round(text_size / _MB, 3),
         "passes": passes,
         "seconds": round(elapsed, 3),
         "mb_per_s": round(size * passes / _MB / elapsed, 2),
+        "text_mb_per_s": round(text_size * passes / _MB / elapsed, 2),
     }
     return fig, docs
 
@@ -385,6 +388,7 @@ def print_formats(fig: dict[str, Any]) -> None:
     heading("Parsing (LoaderRegistry.load only)")
     for fmt, f in fig["parse"].items():
         show(f"{fmt} ({f['files']} files, {f['megabytes']:.2f} MB x{f['passes']})", f["mb_per_s"], "MB/s")
+        show(f"  {fmt}: extracted text ({f['text_megabytes']:.2f} MB)", f["text_mb_per_s"], "MB/s")
     heading("Chunker (StructuredChunker.chunk over the loaded documents)")
     for fmt, f in fig["chunker"].items():
         show(f"{fmt} ({f['passages']} passages)", f["passages_per_s"], "passages/s")

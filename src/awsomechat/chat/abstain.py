@@ -14,7 +14,7 @@ The answer is withheld when either falls below its threshold (``chat.min_dense``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from awsomechat.store.search import SearchQueries
@@ -60,6 +60,17 @@ class RelevanceGate:
                 False, top_dense, coverage, f"passages cover {coverage:.0%} of the question"
             )
         return RelevanceVerdict(True, top_dense, coverage, "")
+
+    def relevance_scorer(self, question: str) -> Callable[[str], float]:
+        """Scores a sentence by the IDF mass of the question's terms it holds (for trimming passages)."""
+        terms = list(self._analyzer.query_terms(question))
+        n, df = self._queries.term_stats(terms) if terms else (1, {})
+        idf = {t: math.log(1 + (max(n, 1) - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+
+        def score(sentence: str) -> float:
+            return sum(idf.get(t, 0.0) for t in set(self._analyzer.terms(sentence)))
+
+        return score
 
     def coverage(self, question: str, hits: Sequence[SearchHit]) -> float:
         """IDF-weighted share of the question's terms found in ``hits``."""

@@ -29,20 +29,26 @@ def _body(hit: SearchHit) -> str:
     return body if sep and is_prefix else hit.text
 
 
-def _trim(text: str, count: Callable[[str], int], limit: int) -> str:
-    """Cut a long passage at a sentence boundary so it fits ``limit`` tokens."""
+def _trim(text: str, count: Callable[[str], int], limit: int, relevance: Callable[[str], float]) -> str:
+    """Cut a long passage to the run of sentences that best matches the question within ``limit``."""
     if count(text) <= limit:
         return text
-    sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
-    out: list[str] = []
-    used = 0
-    for s in sentences:
-        n = count(s) + 1
-        if used + n > limit:
-            break
-        out.append(s)
-        used += n
-    return (" ".join(out) or text[: limit * 3]) + " …"
+    sentences = [s for s in re.split(r"(?<=[.!?:])\s+|\n+", text) if s.strip()]
+    sizes = [count(s) + 1 for s in sentences]
+    scores = [relevance(s) for s in sentences]
+    best, best_score = (0, 0), -1.0
+    for start in range(len(sentences)):
+        used, score, end = 0, 0.0, start
+        while end < len(sentences) and used + sizes[end] <= limit:
+            used += sizes[end]
+            score += scores[end]
+            end += 1
+        if end > start and score > best_score:
+            best, best_score = (start, end), score
+    start, end = best
+    if end == start:  # one sentence longer than the limit: keep its beginning
+        return text[: limit * 3] + " …"
+    return ("… " if start else "") + " ".join(sentences[start:end]) + (" …" if end < len(sentences) else "")
 
 
 def pack_passages(
@@ -51,13 +57,14 @@ def pack_passages(
     count_tokens: Callable[[str], int],
     budget_tokens: int,
     max_passages: int,
+    relevance: Callable[[str], float] = lambda _s: 0.0,
 ) -> list[PackedPassage]:
     """Best-ranked distinct passages that fit the budget, then re-ordered by document and position.
 
     Duplicates (same passage, or the same text from another document) are dropped; each passage is
     capped so that a single long one cannot crowd out the rest.
     """
-    per_passage = max(40, int(budget_tokens / max(1, min(max_passages, len(hits) or 1)) * 1.5))
+    per_passage = max(40, int(budget_tokens / max(1, min(max_passages, len(hits) or 1)) * 1.2))
     chosen: list[tuple[SearchHit, str]] = []
     seen_text: set[str] = set()
     seen_ids: set[int] = set()
@@ -68,7 +75,7 @@ def pack_passages(
         key = _norm(_body(hit))
         if hit.chunk_id in seen_ids or key in seen_text:
             continue
-        text = _trim(_body(hit), count_tokens, per_passage)
+        text = _trim(_body(hit), count_tokens, per_passage, relevance)
         n = count_tokens(text) + count_tokens(hit.title) + 8
         if used + n > budget_tokens and chosen:
             continue

@@ -162,6 +162,7 @@ class ChatService:
                 count_tokens=model.count_tokens,
                 budget_tokens=self._chat.context_tokens,
                 max_passages=self._chat.max_passages,
+                relevance=self._gate.relevance_scorer(s.standalone),
             )
         return s
 
