@@ -106,3 +106,42 @@ def answers_command(
         print(json.dumps({k: summary[k] for k in (
             "n", "recall@5", "token_recall", "citation_precision", "answered_answerable",
             "abstained_unanswerable", "p50_seconds")}))  # fmt: skip
+
+
+@app.command("conversations")
+def conversations_command(
+    datasets: list[Path] = typer.Option(
+        ..., "--dataset", exists=True, dir_okay=False, help="multi-turn jsonl (ours or TREC CAsT); repeatable"
+    ),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", exists=True, file_okay=False, help="ingest this first"
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="only the first N conversations of each file"
+    ),
+) -> None:
+    """Follow-up rewriting: retrieval recall@5 with and without rewriting, rewrite token F1, skip rate."""
+    from awsomechat.eval.conversations import evaluate_conversations, load_conversations
+    from awsomechat.ingest.pipeline import IngestOptions
+
+    with container() as c:
+        if corpus is not None:
+            with make_progress(console) as progress:
+                ingested = c.ingestion.ingest([str(corpus)], IngestOptions(), IngestBar(progress))
+            console.print(f"corpus: {ingested.summary()}", highlight=False)
+        results = []
+        for ds in datasets:
+            n = sum(len(t) - 1 for _, t in load_conversations(ds)[:limit])
+            with make_progress(console) as progress:
+                task = progress.add_task(f"{ds.stem} follow-ups", total=n, current="")
+                results.append(
+                    evaluate_conversations(
+                        ds, c.chat_model, c.retriever, limit=limit, on_turn=partial(progress.advance, task)
+                    )
+                )
+        for r in results:
+            table = Table("metric", "value", title=r["dataset"])
+            for k, v in r.items():
+                table.add_row(k, str(v))
+            console.print(table)
+        print(json.dumps({r["dataset"]: r for r in results}))
