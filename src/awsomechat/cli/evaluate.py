@@ -145,3 +145,38 @@ def conversations_command(
                 table.add_row(k, str(v))
             console.print(table)
         print(json.dumps({r["dataset"]: r for r in results}))
+
+
+@app.command("abstention")
+def abstention_command(
+    datasets: list[Path] = typer.Option(
+        ..., "--dataset", exists=True, dir_okay=False, help="QA jsonl (repeatable)"
+    ),
+    top: int = typer.Option(10, "--top", min=1, help="threshold pairs to show"),
+) -> None:
+    """Show the relevance signals per question and the best abstention thresholds (no model calls)."""
+    from awsomechat.chat.abstain import RelevanceGate
+    from awsomechat.eval.answers import load_qa
+    from awsomechat.eval.calibrate import collect, sweep
+
+    with container() as c:
+        items = [item for ds in datasets for item in load_qa(ds)]
+        s = c.settings.chat
+        gate = RelevanceGate(c.search_queries, c.analyzer, min_dense=s.min_dense, min_coverage=s.min_coverage)
+        signals = collect(items, c.retriever, gate, s.retrieve_k)
+        table = Table("id", "answerable", "top dense", "coverage", "question")
+        for sig in sorted(signals, key=lambda x: (x.item.answer is None, x.coverage)):
+            table.add_row(sig.item.id, str(sig.item.answer is not None), f"{sig.top_dense:.3f}",
+                          f"{sig.coverage:.3f}", sig.item.question[:70])  # fmt: skip
+        console.print(table)
+        best = sweep(signals)[:top]
+        out = Table("min_dense", "min_coverage", "answered answerable", "abstained unanswerable")
+        for r in best:
+            out.add_row(*(str(r[k]) for k in ("min_dense", "min_coverage", "answered_answerable",
+                                               "abstained_unanswerable")))  # fmt: skip
+        console.print(out)
+        print(
+            json.dumps(
+                {"current": {"min_dense": s.min_dense, "min_coverage": s.min_coverage}, "best": best[0]}
+            )
+        )
