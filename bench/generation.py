@@ -151,7 +151,7 @@ def main() -> None:
     ours_s, bare_s = summary["awsomechat"]["tok_s"], summary["bare"]["tok_s"]
     met = "met" if ratio >= 0.95 else "MISSED"
     print(
-        f"\nstreamed tokens/s: awsomechat {ours_s} vs bare {bare_s} → ratio {ratio:.3f} (target ≥ 0.95: {met})"
+        f"\nstreamed tok/s: awsomechat {ours_s} vs bare {bare_s} → ratio {ratio:.3f} (target ≥ 0.95: {met})"
     )
     warm = summary["awsomechat"]["ttft_warm_s"]
     met = "met" if warm <= 8 else "MISSED"
