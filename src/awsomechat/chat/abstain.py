@@ -22,6 +22,13 @@ from awsomechat.text.analyzer import Analyzer
 from awsomechat.types import SearchHit
 
 
+# Words that shape a question without naming its subject: they must not count as uncovered.
+QUESTION_WORDS = (
+    "many much long often possible way ways need want get use using tell know explain describe find "
+    "give make work works there please also able happen happens difference mean means"
+).split()
+
+
 @dataclass(frozen=True)
 class RelevanceVerdict:
     answerable: bool
@@ -47,6 +54,7 @@ class RelevanceGate:
         self._min_dense = min_dense
         self._min_coverage = min_coverage
         self._top_n = top_n
+        self._ignore = {analyzer.stem(w) for w in QUESTION_WORDS}
 
     def judge(self, question: str, hits: Sequence[SearchHit]) -> RelevanceVerdict:
         if not hits:
@@ -74,7 +82,7 @@ class RelevanceGate:
 
     def coverage(self, question: str, hits: Sequence[SearchHit]) -> float:
         """IDF-weighted share of the question's terms found in ``hits``."""
-        terms = list(self._analyzer.query_terms(question))
+        terms = [t for t in self._analyzer.query_terms(question) if t not in self._ignore]
         if not terms:
             return 0.0
         n, df = self._queries.term_stats(terms)

@@ -97,4 +97,6 @@ class OpenAIChatModel:
             ) from exc
         except json.JSONDecodeError as exc:
             raise ModelError(f"model server sent a malformed stream event: {exc}") from exc
-        yield Usage(usage.prompt_tokens, usage.completion_tokens or completion, usage.finish_reason)
+        # Servers that do not report usage in streams (llama.cpp's) get an estimate of the prompt size.
+        prompt = usage.prompt_tokens or sum(self.count_tokens(m.content) for m in messages)
+        yield Usage(prompt, usage.completion_tokens or completion, usage.finish_reason)

@@ -1,0 +1,95 @@
+"""The OpenAI-compatible backend against a real server on loopback (llama-cpp-python's own server
+serving the small packaged model), and through the whole chain."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from awsomechat.chat.models.openai_compat import OpenAIChatModel
+from awsomechat.chat.models.packaged import small_model_path
+from awsomechat.chat.service import ChatRequest
+from awsomechat.chat.types import Message, Usage
+from awsomechat.container import Container
+from awsomechat.errors import ModelError
+from awsomechat.settings import LLMSettings
+from tests.helpers import ingest_texts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w+b")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model_path()), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
+        stdout=log, stderr=subprocess.STDOUT,  # a file, not a pipe: a full pipe would stall the server
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{base}/models", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.seek(0)
+            raise RuntimeError(
+                "llama_cpp.server did not start:\n" + log.read().decode(errors="replace")[-2000:]
+            )
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def _settings(base: str, **kw: object) -> LLMSettings:
+    return LLMSettings(kind="openai", base_url=base, remote_model="smol", **kw)  # type: ignore[arg-type]
+
+
+def test_streams_text_and_usage(server: str) -> None:
+    model = OpenAIChatModel(_settings(server))
+    items = list(model.stream([Message("user", "Say hello.")], max_tokens=12, temperature=0.0))
+    text = "".join(i for i in items if isinstance(i, str))
+    usage = items[-1]
+    assert text.strip() and isinstance(usage, Usage)
+    assert usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 12
+
+
+def test_unreachable_server_is_a_model_error() -> None:
+    model = OpenAIChatModel(_settings(f"http://127.0.0.1:{_free_port()}/v1", request_timeout_s=2))
+    with pytest.raises(ModelError) as err:
+        list(model.stream([Message("user", "hi")], max_tokens=4, temperature=0.0))
+    assert "AWSOMECHAT_LLM__BASE_URL" in str(err.value.hint)
+
+
+def test_http_error_names_the_status(server: str) -> None:
+    model = OpenAIChatModel(_settings(server.removesuffix("/v1") + "/nope"))
+    with pytest.raises(ModelError, match="HTTP 404"):
+        list(model.stream([Message("user", "hi")], max_tokens=4, temperature=0.0))
+
+
+def test_whole_chain_on_the_remote_backend(container: Container, server: str) -> None:
+    container.settings.llm = _settings(server, max_answer_tokens=32)
+    ingest_texts(
+        container, {"q.md": "# GuardDuty quotas\n\nYou can create up to 100 saved filters per account."}
+    )
+    final = container.chat.ask(
+        ChatRequest(user_id="u", message="How many saved filters can I create in GuardDuty?")
+    )
+    assert not final.abstained and final.model == "smol" and final.answer
+    assert container.conversations.turns("u", final.session_id)[0].completion_tokens > 0
