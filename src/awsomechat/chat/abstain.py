@@ -21,7 +21,6 @@ from awsomechat.store.search import SearchQueries
 from awsomechat.text.analyzer import Analyzer
 from awsomechat.types import SearchHit
 
-
 # Words that shape a question without naming its subject: they must not count as uncovered.
 QUESTION_WORDS = (
     "many much long often possible way ways need want get use using tell know explain describe find "
