@@ -188,10 +188,9 @@ class ChatSettings(BaseModel):
     rewrite: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto: rewrite follow-ups only when they lean on the conversation"
     )
-    min_dense: float = Field(
-        default=0.35, ge=-1, le=1, description="abstain below this top cosine similarity"
-    )
-    min_coverage: float = Field(default=0.5, ge=0, le=1, description="abstain below this query-term coverage")
+    # Calibrated with `awsomechat eval abstention` on qa_dev + evaldata/unanswerable.jsonl (README).
+    min_dense: float = Field(default=0.3, ge=-1, le=1, description="abstain below this top cosine similarity")
+    min_coverage: float = Field(default=0.7, ge=0, le=1, description="abstain below this query-term coverage")
     max_message_chars: int = Field(default=8000, ge=100, le=1_000_000)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
 
