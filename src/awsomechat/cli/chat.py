@@ -18,7 +18,7 @@ from awsomechat.filters import parse_filter
 LOCAL_USER = "local"
 
 
-def _run_turn(service: ChatService, request: ChatRequest, show_sources: bool = True) -> FinalEvent | None:
+def run_turn(service: ChatService, request: ChatRequest, show_sources: bool = True) -> FinalEvent | None:
     """Stream one turn to the terminal; return its final event (None after an error)."""
     final: FinalEvent | None = None
     for event in service.stream(request):
@@ -66,7 +66,7 @@ def ask_command(
             user_id=user, message=question, access=scope_from(groups, False), session_id=session,
             filters=tuple(parse_filter(f) for f in filters), profile=profile,
         )  # fmt: skip
-        final = _run_turn(c.chat, request)
+        final = run_turn(c.chat, request)
         if final is None:
             raise typer.Exit(1)
 
@@ -96,7 +96,7 @@ def chat_command(
             request = ChatRequest(
                 user_id=user, message=line, access=scope_from(groups, False), session_id=current
             )
-            final = _run_turn(c.chat, request)
+            final = run_turn(c.chat, request)
             if final is not None:
                 current = final.session_id
 
@@ -112,5 +112,5 @@ def reply_command(
         request = ChatRequest(
             user_id=user, message=text, access=scope_from(groups, False), profile="email_reply"
         )
-        if _run_turn(c.chat, request) is None:
+        if run_turn(c.chat, request) is None:
             raise typer.Exit(1)

@@ -1,7 +1,8 @@
 """``awsomechat up``: the main job on the embedded defaults.
 
-Starts the store, ingests the bundled sample knowledge base when the store is empty, and runs a
-sample search. (The REST API and web UI will be served from here once they exist.)
+Starts the store, ingests the bundled sample knowledge base when the store is empty, runs a
+sample search and answers a sample question with the default model. (The REST API and web UI
+will be served from here once they exist.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from awsomechat.cli.search import _print_hit
 from awsomechat.types import AccessScope, SearchRequest
 
 SAMPLE_QUESTION = "How do I add documents to an Amazon Kendra index?"
+SAMPLE_ASK = "What is the maximum unzipped deployment package size in AWS Lambda?"
 
 
 def sample_kb_path() -> Path:
@@ -26,6 +28,7 @@ def sample_kb_path() -> Path:
 
 def up_command(
     question: str = typer.Option(SAMPLE_QUESTION, "--question", "-q", help="sample search to run"),
+    ask: str = typer.Option(SAMPLE_ASK, "--ask", help="sample question to answer ('' to skip)"),
     skip_sample: bool = typer.Option(False, "--no-sample", help="do not ingest the sample knowledge base"),
     sample: Path | None = typer.Option(
         None, "--sample", exists=True, file_okay=False, help="folder to ingest instead of the bundled sample"
@@ -52,7 +55,15 @@ def up_command(
         response = c.retriever.search(SearchRequest(text=question, k=3, access=AccessScope.public()))
         for rank, hit in enumerate(response.hits, start=1):
             _print_hit(rank, hit)
+        if ask:
+            from awsomechat.chat.service import ChatRequest
+            from awsomechat.cli.chat import run_turn
+
+            console.print(
+                f"\n[bold]sample question:[/] {ask}\n[dim](loading the answer model)[/]", highlight=False
+            )
+            run_turn(c.chat, ChatRequest(user_id="local", message=ask, access=AccessScope.public()))
         console.print(
-            '\nnext: [bold].venv/bin/awsomechat search "your question"[/] · '
-            "[bold].venv/bin/awsomechat ingest PATH|URL[/] · [bold].venv/bin/awsomechat --help[/]"
+            '\nnext: [bold].venv/bin/awsomechat ask "your question"[/] · [bold].venv/bin/awsomechat chat[/]'
+            " · [bold].venv/bin/awsomechat ingest PATH|URL[/] · [bold].venv/bin/awsomechat --help[/]"
         )
