@@ -143,7 +143,7 @@ class LLMSettings(BaseModel):
     n_threads: int | None = Field(default=None, ge=1, description="default = all cores")
     n_batch: int = Field(default=512, ge=8, le=8192)
     temperature: float = Field(default=0.1, ge=0, le=2)
-    max_answer_tokens: int = Field(default=400, ge=16, le=8192)
+    max_answer_tokens: int = Field(default=200, ge=16, le=8192)
     base_url: str = Field(
         default="http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint (kind=openai)"
     )

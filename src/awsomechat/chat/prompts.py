@@ -60,7 +60,8 @@ BUILTIN_PROFILES: dict[str, PromptProfile] = {
         name="chat",
         description="Questions and answers with citations",
         system="You are AWSomeChat, a concise assistant for an organisation's documents. " + GROUNDING_RULES,
-        template="Passages:\n{passages}\n\nQuestion: {question}\nAnswer briefly, citing passages:",
+        template="Passages:\n{passages}\n\nQuestion: {question}\n"
+        "Answer in at most three sentences, citing passages like [1]:",
         abstain="The documents I can search do not cover this, so I cannot answer it. "
         "The closest passages I found are listed below.",
     ),
