@@ -152,3 +152,25 @@ def test_up_ingests_into_an_empty_store_then_reuses_it(env: dict[str, str], tmp_
     assert "SmolLM2" in first.stdout  # and the (small) model answered the sample question
     second = _cli(env, "up", "--sample", str(kb), "--ask", "")
     assert "store holds 1 documents" in second.stdout and "added" not in second.stdout
+
+
+def test_ask_and_reply_stream_answers_with_sources(env: dict[str, str], tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "quotas.md").write_text(
+        "# GuardDuty quotas\n\nYou can create up to 100 saved filters per account per Region.\n"
+    )
+    small = {**env, "AWSOMECHAT_LLM__MODEL": "small", "AWSOMECHAT_LLM__MAX_ANSWER_TOKENS": "24"}
+    assert _cli(small, "ingest", str(kb)).returncode == 0
+    asked = _cli(small, "ask", "How many saved filters can I create in GuardDuty?")
+    assert asked.returncode == 0, asked.stderr
+    assert "SmolLM2" in asked.stdout and "session" in asked.stdout
+    off = _cli(small, "ask", "Who wrote the novel War and Peace?")
+    assert "not covered by the documents" in off.stdout and "no model call" in off.stdout
+    email = "Hello,\nhow many saved filters can we create per Region in GuardDuty?\nThanks, Ann\n"
+    replied = subprocess.run(
+        [sys.executable, "-m", "awsomechat", "reply", "-"], input=email, env={**os.environ, **small},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert replied.returncode == 0, replied.stderr
+    assert "GuardDuty quotas" in replied.stdout  # the cited source is listed

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from awsomechat.chat.events import ErrorEvent, FinalEvent, SourcesEvent, StandaloneQuestionEvent, TokenEvent
 from awsomechat.chat.service import ChatRequest, ChatService
+from awsomechat.chat.types import Citation
 from awsomechat.cli.common import console, container, err_console
 from awsomechat.cli.search import scope_from
 from awsomechat.filters import parse_filter
@@ -21,11 +22,14 @@ LOCAL_USER = "local"
 def run_turn(service: ChatService, request: ChatRequest, show_sources: bool = True) -> FinalEvent | None:
     """Stream one turn to the terminal; return its final event (None after an error)."""
     final: FinalEvent | None = None
+    shown: tuple[Citation, ...] = ()
     for event in service.stream(request):
         if isinstance(event, StandaloneQuestionEvent) and event.rewritten:
             console.print(f"[dim]↳ searching for: {escape(event.question)}[/]")
-        elif isinstance(event, SourcesEvent) and event.abstained:
-            console.print("[yellow]not covered by the documents[/]")
+        elif isinstance(event, SourcesEvent):
+            shown = event.sources
+            if event.abstained:
+                console.print("[yellow]not covered by the documents[/]")
         elif isinstance(event, TokenEvent):
             console.print(event.text, end="", markup=False, highlight=False)
         elif isinstance(event, ErrorEvent):
@@ -34,15 +38,14 @@ def run_turn(service: ChatService, request: ChatRequest, show_sources: bool = Tr
             final = event
     console.print()
     if final and show_sources:
-        cites = final.citations or ()
-        if final.abstained:
-            console.print("[dim]closest passages:[/]")
-        elif cites:
-            console.print("[dim]sources:[/]")
-        for c in cites:
+        cited = {c.n for c in final.citations}
+        if shown:
+            console.print("[dim]closest passages:[/]" if final.abstained else "[dim]sources (★ = cited):[/]")
+        for c in shown:
             where = " › ".join(c.heading_path)
             page = f" p.{c.page}" if c.page else ""
-            console.print(f"  [cyan]\\[{c.n}][/] {escape(c.title)}{page} [dim]{escape(where)}[/]")
+            star = "★" if c.n in cited else " "
+            console.print(f" {star}[cyan]\\[{c.n}][/] {escape(c.title)}{page} [dim]{escape(where)}[/]")
             console.print(f"      [blue]{escape(c.uri)}[/]")
         t = final.timings
         console.print(
