@@ -18,6 +18,14 @@ class PackedPassage:
     text: str
 
 
+def citation_for(n: int, hit: SearchHit) -> Citation:
+    """The citation record of a retrieved passage, numbered ``n``."""
+    return Citation(
+        n=n, chunk_id=hit.chunk_id, document_id=hit.document_id, title=hit.title, uri=hit.uri,
+        heading_path=hit.heading_path, page=hit.page, excerpt=hit.excerpt,
+    )  # fmt: skip
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
@@ -87,19 +95,7 @@ def pack_passages(
     doc_order = {hit.document_id: i for i, (hit, _) in reversed(list(enumerate(chosen)))}
     chosen.sort(key=lambda ht: (doc_order[ht[0].document_id], ht[0].position))
     return [
-        PackedPassage(
-            citation=Citation(
-                n=i,
-                chunk_id=hit.chunk_id,
-                document_id=hit.document_id,
-                title=hit.title,
-                uri=hit.uri,
-                heading_path=hit.heading_path,
-                page=hit.page,
-                excerpt=hit.excerpt,
-            ),
-            text=text,
-        )
+        PackedPassage(citation=citation_for(i, hit), text=text)
         for i, (hit, text) in enumerate(chosen, start=1)
     ]
 

@@ -19,7 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from awsomechat.chat.abstain import RelevanceGate, RelevanceVerdict
 from awsomechat.chat.citations import resolve_citations
-from awsomechat.chat.context import PackedPassage, pack_passages, render_passages
+from awsomechat.chat.context import PackedPassage, citation_for, pack_passages, render_passages
 from awsomechat.chat.events import (
     ChatEvent,
     ErrorEvent,
@@ -220,13 +220,7 @@ class ChatService:
         return state.request.message if state.profile.input_kind == "email" else state.standalone
 
     def _abstain(self, state: _State, t_start: float) -> Iterator[ChatEvent]:
-        closest = tuple(
-            Citation(
-                n=i, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title, uri=h.uri,
-                heading_path=h.heading_path, page=h.page, excerpt=h.excerpt,
-            )
-            for i, h in enumerate(state.hits[:3], start=1)
-        )  # fmt: skip
+        closest = tuple(citation_for(i, h) for i, h in enumerate(state.hits[:3], start=1))
         yield SourcesEvent(closest, abstained=True)
         text = state.profile.abstain
         yield TokenEvent(text)

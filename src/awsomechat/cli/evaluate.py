@@ -11,6 +11,7 @@ from rich.table import Table
 
 from awsomechat.cli.common import console, container
 from awsomechat.cli.progress import IngestBar, make_progress
+from awsomechat.container import Container
 
 app = typer.Typer(help="Measure retrieval (and later answer) quality.", no_args_is_help=True)
 
@@ -56,6 +57,15 @@ def retrieval_command(
         print(json.dumps({"dataset": ds.name, **results}))
 
 
+def _ingest_corpus(c: Container, corpus: Path) -> None:
+    """Ingest an evaluation corpus first (unchanged documents are skipped)."""
+    from awsomechat.ingest.pipeline import IngestOptions
+
+    with make_progress(console) as progress:
+        ingested = c.ingestion.ingest([str(corpus)], IngestOptions(), IngestBar(progress))
+    console.print(f"corpus: {ingested.summary()}", highlight=False)
+
+
 @app.command("answers")
 def answers_command(
     datasets: list[Path] = typer.Option(
@@ -73,13 +83,10 @@ def answers_command(
 ) -> None:
     """Answer every question end to end; report recall@5, token recall, citation precision, abstention."""
     from awsomechat.eval.answers import evaluate_answers, load_qa, markdown_report, summarise
-    from awsomechat.ingest.pipeline import IngestOptions
 
     with container() as c:
         if corpus is not None:
-            with make_progress(console) as progress:
-                ingested = c.ingestion.ingest([str(corpus)], IngestOptions(), IngestBar(progress))
-            console.print(f"corpus: {ingested.summary()}", highlight=False)
+            _ingest_corpus(c, corpus)
         items = [item for ds in datasets for item in load_qa(ds)[:limit]]
         with make_progress(console) as progress:
             task = progress.add_task("questions", total=len(items), current="")
@@ -122,13 +129,10 @@ def conversations_command(
 ) -> None:
     """Follow-up rewriting: retrieval recall@5 with and without rewriting, rewrite token F1, skip rate."""
     from awsomechat.eval.conversations import evaluate_conversations, load_conversations
-    from awsomechat.ingest.pipeline import IngestOptions
 
     with container() as c:
         if corpus is not None:
-            with make_progress(console) as progress:
-                ingested = c.ingestion.ingest([str(corpus)], IngestOptions(), IngestBar(progress))
-            console.print(f"corpus: {ingested.summary()}", highlight=False)
+            _ingest_corpus(c, corpus)
         results = []
         for ds in datasets:
             n = sum(len(t) - 1 for _, t in load_conversations(ds)[:limit])
