@@ -80,3 +80,20 @@ def test_profiles_builtin_and_custom() -> None:
     with pytest.raises(AwsomeChatError) as err:
         get_profile("nope", {})
     assert "email_reply" in str(err.value.hint)
+
+
+def test_uncited_sentences_get_the_passage_that_clearly_supports_them() -> None:
+    from awsomechat.chat.citations import attribute_uncited
+    from awsomechat.text.analyzer import Analyzer
+
+    an = Analyzer()
+    passages = [
+        (_cite(1), "You can create up to 100 saved filters per AWS account per Region."),
+        (_cite(2), "The Lambda deployment package is limited to 250 MB unzipped."),
+    ]
+    answer = (
+        "You can save 100 filters per account per Region. Lambda packages are 250 MB unzipped [2]. Cheers!"
+    )
+    out = attribute_uncited(answer, passages, lambda s: set(an.terms(s)))
+    assert out.startswith("You can save 100 filters per account per Region [1]. ")
+    assert out.endswith("Lambda packages are 250 MB unzipped [2]. Cheers!")

@@ -68,6 +68,10 @@ class RelevanceGate:
             )
         return RelevanceVerdict(True, top_dense, coverage, "")
 
+    def term_set(self, text: str) -> set[str]:
+        """Content terms of ``text`` (analyzer terms without question words)."""
+        return set(self._analyzer.terms(text)) - self._ignore
+
     def relevance_scorer(self, question: str) -> Callable[[str], float]:
         """Scores a sentence by the IDF mass of the question's terms it holds (for trimming passages)."""
         terms = list(self._analyzer.query_terms(question))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from awsomechat.chat.types import Citation
 
@@ -40,3 +40,36 @@ def resolve_citations(answer: str, sources: Sequence[Citation]) -> tuple[str, tu
     cleaned = _MARKER.sub(fix, answer)
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)  # "text [9]." → "text." without a stray space
     return cleaned, tuple(cited.values())
+
+
+def attribute_uncited(
+    answer: str,
+    passages: Sequence[tuple[Citation, str]],
+    terms: Callable[[str], set[str]],
+    *,
+    min_overlap: float = 0.5,
+) -> str:
+    """Add ``[n]`` to answer sentences that carry none, when one passage clearly supports them.
+
+    Small models often state the right fact and forget the marker. A sentence gets the passage
+    holding the largest share (at least ``min_overlap``) of its content terms; sentences with no
+    such passage stay uncited rather than being given a guess.
+    """
+    passage_terms = [(c.n, terms(text)) for c, text in passages]
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.!?])(\s+)", answer):
+        if not sentence.strip() or _MARKER.search(sentence):
+            out.append(sentence)
+            continue
+        words = terms(sentence)
+        best_n, best = 0, 0.0
+        for n, pt in passage_terms:
+            share = len(words & pt) / len(words) if words else 0.0
+            if share > best:
+                best_n, best = n, share
+        if best >= min_overlap and len(words) >= 3:
+            stripped = sentence.rstrip()
+            end = stripped[-1] if stripped and stripped[-1] in ".!?" else ""
+            sentence = (stripped[:-1] if end else stripped) + f" [{best_n}]" + end + sentence[len(stripped) :]
+        out.append(sentence)
+    return "".join(out)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from awsomechat.chat.abstain import RelevanceGate, RelevanceVerdict
-from awsomechat.chat.citations import resolve_citations
+from awsomechat.chat.citations import attribute_uncited, resolve_citations
 from awsomechat.chat.context import PackedPassage, citation_for, pack_passages, render_passages
 from awsomechat.chat.events import (
     ChatEvent,
@@ -209,7 +209,9 @@ class ChatService:
             if close:
                 close()
         state.timings["generate_s"] = round(time.perf_counter() - t_gen, 3)
-        answer, cited = resolve_citations("".join(pieces).strip(), sources)
+        raw = "".join(pieces).strip()
+        raw = attribute_uncited(raw, [(p.citation, p.text) for p in state.passages], self._gate.term_set)
+        answer, cited = resolve_citations(raw, sources)
         yield self._store(
             state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start
         )
