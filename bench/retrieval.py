@@ -8,13 +8,17 @@
     are realistic in size) and its vector that abstract's vector plus Gaussian noise of
     ``0.5/sqrt(dim)`` per component, renormalised. Passages are grouped 20 to a document and
     written with ``DocumentStore.write`` (chunks, postings and statistics in one transaction per
-    document) with the HNSW index dropped during the load and built afterwards. 1% of documents
-    have ``{"rare": true}``. The store is cached: ``--data-dir`` reuse skips regeneration.
+    document, from ``--writers`` processes) with the HNSW index dropped during the load and built
+    afterwards. 1% of documents have ``{"rare": true}``. The store is cached: ``--data-dir``
+    reuse skips regeneration.
 
 Latency is measured around ``container.retriever.search`` (so it includes the query embedding):
 one untimed warm-up pass over the queries, then ``--passes`` timed passes. HNSW recall@10 compares
 ``SearchQueries.dense`` with and without ``exact=True``, unfiltered and under ``rare=true``.
-When a latency target is missed the slowest query's SQL is run under EXPLAIN ANALYZE.
+When a latency target is missed, the slowest query of each SQL stage whose p95 exceeds a third of
+the target is run under EXPLAIN ANALYZE. ``--prototypes`` measures the recommended src changes
+(covering postings index, top-N-first BM25 SQL, one-thread query embedding, HNSW built with
+``ef_construction=200``) inside this script, restoring the store afterwards.
 
 Run ``.venv/bin/python bench/retrieval.py --help`` for the options.
 """
@@ -990,7 +994,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--part", choices=["all", "kb", "synthetic"], default="all", help="which store(s) to measure"
     )
     ap.add_argument("--chunks", type=int, help="synthetic passages (default 100000; quick 10000)")
-    ap.add_argument("--base", type=int, help="SciFact abstracts embedded for it (default 2000; quick 300)")
+    ap.add_argument("--base", type=int, help="SciFact abstracts embedded for it (default 2000; quick 200)")
     ap.add_argument("--queries", type=int, help="SciFact queries for (b) (default 100; quick 40)")
     ap.add_argument(
         "--passes", type=int, help="timed passes over the queries (default: KB 2, synthetic 1; quick 1)"
@@ -1011,7 +1015,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     isolate_environment()
     quick = args.quick
     cfg = SynthConfig(
-        chunks=args.chunks or (10_000 if quick else 100_000), base=args.base or (300 if quick else 2000)
+        chunks=args.chunks or (10_000 if quick else 100_000), base=args.base or (200 if quick else 2000)
     )
     figures: dict[str, Any] = {"benchmark": "retrieval", "quick": quick, "machine": machine_info()}
     embedder = load_embedder()
