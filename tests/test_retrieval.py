@@ -187,3 +187,13 @@ def test_other_embedder_is_refused_until_reindex(container: Container) -> None:
     assert new.embedder == container.embedder.name and n == 1
     container.index_guard._checked = None
     assert _search(container, "serverless compute", k=1) == ["a.md"]
+
+
+def test_bm25_finds_visible_passages_behind_many_hidden_better_ones(container: Container) -> None:
+    """Ranking before the access check must fall back when the best passages are all hidden."""
+    hidden = {f"h{i}.md": f"# Hidden {i}\n\nwidget widget widget gadget {i}" for i in range(12)}
+    ingest_texts(container, hidden, groups=("secret",))
+    ingest_texts(container, {"pub.md": "# Public\n\nA single widget among many other words here."})
+    container.settings.retrieval.candidates = 1  # pool of 4 x k: only hidden passages in it
+    hits = container.retriever.search(SearchRequest(text="widget", k=2, mode="bm25")).hits
+    assert [h.title for h in hits] == ["Public"]

@@ -43,8 +43,8 @@ class DatabaseSettings(BaseModel):
     pool_max: int = Field(default=8, ge=1)
     connect_timeout_s: float = Field(default=10.0, gt=0)
     hnsw_m: int = Field(default=16, ge=4, le=100)
-    hnsw_ef_construction: int = Field(default=64, ge=8, le=1000)
-    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_ef_construction: int = Field(default=200, ge=8, le=1000)
+    hnsw_ef_search: int = Field(default=200, ge=1, le=1000)
     hnsw_max_scan_tuples: int = Field(default=50_000, ge=1000)
 
     @model_validator(mode="after")

@@ -71,6 +71,8 @@ class HybridRetriever:
                 params,
                 k1=s.bm25_k1,
                 b=s.bm25_b,
+                # Without metadata filters, rank first and check access on the best few only.
+                prefilter_pool=0 if request.filters else 4 * n_candidates,
             )
             timings["bm25_ms"] = _ms(t0)
 

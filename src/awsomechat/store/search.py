@@ -43,6 +43,22 @@ class HitRow:
     attributes: dict[str, Any]
 
 
+# Per-passage BM25 scores of the query terms (parameters: terms, qtfs, terms, k1, k1, b, b).
+_BM25_SCORES = (
+    "WITH q AS (SELECT * FROM unnest(%s::text[], %s::int[]) AS q(term, qtf)),"
+    " st AS (SELECT greatest(sum(n_chunks), 1)::float8 AS n,"
+    "        greatest(sum(total_terms), 1)::float8 / greatest(sum(n_chunks), 1) AS avgdl"
+    "        FROM bm25_stats),"
+    " df AS (SELECT p.term, count(*)::float8 AS df FROM bm25_postings p"
+    "        WHERE p.term = ANY(%s::text[]) GROUP BY p.term),"
+    " w AS (SELECT q.term, q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) AS idf"
+    "       FROM q JOIN df USING (term) CROSS JOIN st),"
+    " s AS (SELECT p.chunk_id,"
+    "        sum(w.idf * p.tf * (%s + 1) / (p.tf + %s * (1 - %s + %s * p.dl / st.avgdl))) AS score"
+    "        FROM bm25_postings p JOIN w USING (term) CROSS JOIN st GROUP BY p.chunk_id)"
+)
+
+
 class SearchQueries:
     """SQL for dense and BM25 candidates and for fetching the winners' details."""
 
@@ -90,34 +106,41 @@ class SearchQueries:
         *,
         k1: float,
         b: float,
+        prefilter_pool: int = 0,
     ) -> list[Candidate]:
         """Top ``k`` passages by Okapi BM25 among those matching ``where``.
 
         idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's, never negative);
         score = sum over query terms of qtf * idf * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)).
+
+        With ``prefilter_pool`` > 0 (for requests without metadata filters), the best
+        ``prefilter_pool`` passages are ranked first and only they are joined and filtered; when
+        fewer than ``k`` survive, the exact statement runs instead. The result is the same: any
+        passage outside the pool scores no higher than every passage in it.
         """
         if not query_terms:
             return []
         terms = list(query_terms)
+        head = [terms, [query_terms[t] for t in terms], terms, k1, k1, b, b]
+        if prefilter_pool > k:
+            stmt = sql.SQL(
+                _BM25_SCORES + " , top AS MATERIALIZED (SELECT chunk_id, score FROM s"
+                " ORDER BY score DESC, chunk_id LIMIT %s)"
+                " SELECT top.chunk_id, top.score FROM top"
+                " JOIN chunks c ON c.id = top.chunk_id JOIN documents d ON d.id = c.document_id"
+                " WHERE {where} ORDER BY top.score DESC, top.chunk_id LIMIT %s"
+            ).format(where=where)
+            with self._db.pool.connection() as conn:
+                rows = conn.execute(stmt, [*head, prefilter_pool, *params, k]).fetchall()
+            if len(rows) >= k:
+                return [Candidate(int(r[0]), float(r[1])) for r in rows]
         stmt = sql.SQL(
-            "WITH q AS (SELECT * FROM unnest(%s::text[], %s::int[]) AS q(term, qtf)),"
-            " st AS (SELECT greatest(sum(n_chunks), 1)::float8 AS n,"
-            "        greatest(sum(total_terms), 1)::float8 / greatest(sum(n_chunks), 1) AS avgdl"
-            "        FROM bm25_stats),"
-            " df AS (SELECT p.term, count(*)::float8 AS df FROM bm25_postings p"
-            "        WHERE p.term = ANY(%s::text[]) GROUP BY p.term),"
-            " w AS (SELECT q.term, q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) AS idf"
-            "       FROM q JOIN df USING (term) CROSS JOIN st),"
-            " s AS (SELECT p.chunk_id,"
-            "        sum(w.idf * p.tf * (%s + 1) / (p.tf + %s * (1 - %s + %s * p.dl / st.avgdl))) AS score"
-            "        FROM bm25_postings p JOIN w USING (term) CROSS JOIN st GROUP BY p.chunk_id)"
-            " SELECT s.chunk_id, s.score FROM s"
+            _BM25_SCORES + " SELECT s.chunk_id, s.score FROM s"
             " JOIN chunks c ON c.id = s.chunk_id JOIN documents d ON d.id = c.document_id"
             " WHERE {where} ORDER BY s.score DESC, s.chunk_id LIMIT %s"
         ).format(where=where)
-        args = [terms, [query_terms[t] for t in terms], terms, k1, k1, b, b, *params, k]
         with self._db.pool.connection() as conn:
-            rows = conn.execute(stmt, args).fetchall()
+            rows = conn.execute(stmt, [*head, *params, k]).fetchall()
         return [Candidate(int(r[0]), float(r[1])) for r in rows]
 
     def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
