@@ -4,6 +4,8 @@ and the real packaged embedding model loaded once."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +27,13 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("awsomechat-data")
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's basetemp: pytest deletes all but its 3 newest basetemps, which would pull
+    # the data directory from under a running server if another pytest session starts meanwhile.
+    path = Path(tempfile.mkdtemp(prefix="awsomechat-test-"))
     yield path
     embedded.stop(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
