@@ -85,6 +85,8 @@ def evaluate_conversations(
     convs = load_conversations(path)[:limit]
     f1_model: list[float] = []
     f1_asked: list[float] = []
+    f1_auto: list[float] = []
+    f1_needed: list[tuple[float, float]] = []  # (model rewrite, as asked) on turns people rewrote
     decisions: list[tuple[bool, bool]] = []  # (predicted needs context, humans rewrote it)
     recall = {"asked": [], "auto": [], "always": [], "manual": []}  # type: dict[str, list[bool]]
     rewrites_called = 0
@@ -97,6 +99,9 @@ def evaluate_conversations(
             f1_model.append(token_f1(turn.rewrite, rewritten))
             f1_asked.append(token_f1(turn.rewrite, turn.question))
             auto = rewritten if predicted else turn.question
+            f1_auto.append(token_f1(turn.rewrite, auto))
+            if turn.rewrite != turn.question:
+                f1_needed.append((f1_model[-1], f1_asked[-1]))
             rewrites_called += predicted
             if retriever is not None and turn.doc_ids:
                 recall["asked"].append(_hit(retriever, turn.question, turn.doc_ids))
@@ -113,6 +118,9 @@ def evaluate_conversations(
         "follow_ups": len(decisions),
         "rewrite_token_f1": _mean(f1_model),
         "asked_token_f1": _mean(f1_asked),
+        "auto_token_f1": _mean(f1_auto),
+        "rewrite_token_f1_where_needed": _mean([m for m, _ in f1_needed]),
+        "asked_token_f1_where_needed": _mean([a for _, a in f1_needed]),
         "needs_context_precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
         "needs_context_recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
         "model_calls_skipped": round(1 - rewrites_called / len(decisions), 4) if decisions else 0.0,
