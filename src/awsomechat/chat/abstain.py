@@ -54,6 +54,8 @@ class RelevanceGate:
         self._min_coverage = min_coverage
         self._top_n = top_n
         self._ignore = {analyzer.stem(w) for w in QUESTION_WORDS}
+        # Last question's IDF (one entry: a turn judges, then trims, for the same question).
+        self._idf_cache: tuple[str, dict[str, float]] | None = None
 
     def judge(self, question: str, hits: Sequence[SearchHit]) -> RelevanceVerdict:
         if not hits:
@@ -72,11 +74,20 @@ class RelevanceGate:
         """Content terms of ``text`` (analyzer terms without question words)."""
         return set(self._analyzer.terms(text)) - self._ignore
 
-    def relevance_scorer(self, question: str) -> Callable[[str], float]:
-        """Scores a sentence by the IDF mass of the question's terms it holds (for trimming passages)."""
+    def _idf(self, question: str) -> dict[str, float]:
+        """IDF of each query term; judging and trimming share one database round trip per question."""
+        if self._idf_cache is not None and self._idf_cache[0] == question:
+            return self._idf_cache[1]
         terms = list(self._analyzer.query_terms(question))
         n, df = self._queries.term_stats(terms) if terms else (1, {})
-        idf = {t: math.log(1 + (max(n, 1) - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+        n = max(n, 1)
+        idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
+        self._idf_cache = (question, idf)
+        return idf
+
+    def relevance_scorer(self, question: str) -> Callable[[str], float]:
+        """Scores a sentence by the IDF mass of the question's terms it holds (for trimming passages)."""
+        idf = self._idf(question)
 
         def score(sentence: str) -> float:
             return sum(idf.get(t, 0.0) for t in set(self._analyzer.terms(sentence)))
@@ -85,12 +96,9 @@ class RelevanceGate:
 
     def coverage(self, question: str, hits: Sequence[SearchHit]) -> float:
         """IDF-weighted share of the question's terms found in ``hits``."""
-        terms = [t for t in self._analyzer.query_terms(question) if t not in self._ignore]
-        if not terms:
+        idf = {t: w for t, w in self._idf(question).items() if t not in self._ignore}
+        if not idf:
             return 0.0
-        n, df = self._queries.term_stats(terms)
-        n = max(n, 1)
-        idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
         present: set[str] = set()
         for h in hits:
             present.update(self._analyzer.terms(h.text))

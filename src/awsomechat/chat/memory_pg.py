@@ -19,6 +19,10 @@ from awsomechat.errors import AwsomeChatError, NotFoundError
 from awsomechat.store.database import Database
 
 MAX_TITLE_CHARS = 120
+_SESSION_SELECT = (
+    "SELECT s.*, (SELECT count(*) FROM chat_messages m WHERE m.session_id = s.id) AS message_count"
+    " FROM chat_sessions s"
+)
 
 
 def title_from(question: str) -> str:
@@ -84,9 +88,7 @@ class PgConversationStore:
     def get_session(self, user_id: str, session_id: uuid.UUID) -> ChatSession:
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "SELECT s.*, (SELECT count(*) FROM chat_messages m WHERE m.session_id = s.id)"
-                " AS message_count"
-                " FROM chat_sessions s WHERE s.id = %s AND s.user_id = %s",
+                _SESSION_SELECT + " WHERE s.id = %s AND s.user_id = %s",
                 (session_id, user_id),
             )
             row = cur.fetchone()
@@ -97,10 +99,7 @@ class PgConversationStore:
     def list_sessions(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ChatSession]:
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "SELECT s.*, (SELECT count(*) FROM chat_messages m WHERE m.session_id = s.id)"
-                " AS message_count"
-                " FROM chat_sessions s WHERE s.user_id = %s ORDER BY s.updated_at DESC, s.id"
-                " LIMIT %s OFFSET %s",
+                _SESSION_SELECT + " WHERE s.user_id = %s ORDER BY s.updated_at DESC, s.id LIMIT %s OFFSET %s",
                 (user_id, limit, offset),
             )
             return [_session(r) for r in cur.fetchall()]
