@@ -6,6 +6,7 @@ adapters. Heavy parts (database pool, embedding model) are created on first use.
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,8 @@ class Container:
         chat_model: ChatModel | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        # Models load once even when a warm-up thread and a request ask at the same moment.
+        self._model_lock = threading.RLock()
         # Tests and benchmarks share loaded models across containers.
         if embedder is not None:
             self.__dict__["embedder"] = embedder
@@ -86,7 +89,10 @@ class Container:
 
     def get_embedder(self) -> Embedder:
         """Callable form for services that load the model only when they need it."""
-        return self.embedder
+        if "embedder" in self.__dict__:
+            return self.embedder
+        with self._model_lock:
+            return self.embedder
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -124,11 +130,15 @@ class Container:
 
     def get_chat_model(self) -> ChatModel:
         """Callable form: the model loads on the first turn that needs it (not for abstentions)."""
-        return self.chat_model
+        if "chat_model" in self.__dict__:
+            return self.chat_model
+        with self._model_lock:
+            return self.chat_model
 
     @cached_property
     def chat(self) -> ChatService:
         from awsomechat.chat.abstain import RelevanceGate
+        from awsomechat.chat.prompts import profiles_from_settings
         from awsomechat.chat.service import ChatService
 
         s = self.settings.chat
@@ -136,7 +146,13 @@ class Container:
             self.search_queries, self.analyzer, min_dense=s.min_dense, min_coverage=s.min_coverage
         )
         return ChatService(
-            self.retriever, self.conversations, self.get_chat_model, gate, s, self.settings.llm
+            self.retriever,
+            self.conversations,
+            self.get_chat_model,
+            gate,
+            s,
+            self.settings.llm,
+            profiles_from_settings(s.profiles),
         )
 
     def close(self) -> None:

@@ -59,3 +59,27 @@ class NotFoundError(AwsomeChatError):
 
 class ModelError(AwsomeChatError):
     """The chat model failed (load error, server error, broken stream)."""
+
+
+class AuthenticationError(AwsomeChatError):
+    """No credentials, or credentials that do not identify an active user."""
+
+
+class PermissionDeniedError(AwsomeChatError):
+    """The caller is known but may not do this (e.g. an admin-only action)."""
+
+
+class ValidationFailedError(AwsomeChatError):
+    """A request value is invalid; ``field`` names it."""
+
+    def __init__(self, field: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"{field}: {message}", hint=hint)
+        self.field = field
+
+
+class UnsupportedTypeError(LoaderError):
+    """The file is of a type no loader reads, or its content contradicts its type."""
+
+
+class FileTooLargeError(LoaderError):
+    """The file is over the size limit."""

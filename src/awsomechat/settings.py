@@ -195,6 +195,60 @@ class ChatSettings(BaseModel):
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
 
 
+class ApiSettings(BaseModel):
+    """The REST API and web UI service (``awsomechat serve``)."""
+
+    host: str = Field(default="127.0.0.1", description="address to bind; 0.0.0.0 to serve the network")
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="server processes (each loads its own model)")
+    local_mode: bool = Field(
+        default=False,
+        description="single-user mode without API keys; only allowed when bound to a loopback address",
+    )
+    local_user: str = Field(default="local", min_length=1, max_length=64)
+    max_body_kb: int = Field(default=256, ge=1, le=102_400, description="largest JSON request body")
+    max_upload_files: int = Field(default=20, ge=1, le=1000, description="files per upload request")
+    rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="requests per API key per minute, across replicas; 0 = no limit"
+    )
+    generation_concurrency: int = Field(
+        default=1, ge=1, le=64, description="answers generated at once per process (in-process model: 1)"
+    )
+    generation_queue_depth: int = Field(
+        default=8, ge=0, le=10_000, description="answers that may wait per process; beyond it 503"
+    )
+    generation_queue_timeout_s: float = Field(default=300.0, gt=0, description="longest wait in the queue")
+    retry_after_s: int = Field(default=5, ge=1, le=3600, description="Retry-After sent with 503 responses")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS (web UI elsewhere)"
+    )
+    ui: bool = Field(default=True, description="serve the web UI at /")
+
+    @model_validator(mode="after")
+    def _local_only_on_loopback(self) -> ApiSettings:
+        if self.local_mode and not is_loopback_host(self.host):
+            raise ValueError(
+                f"local_mode (no API keys) is only allowed on a loopback address, not {self.host}"
+            )
+        return self
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     """The whole configuration of one AWSomeChat installation."""
 
@@ -214,6 +268,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -194,3 +194,24 @@ class SearchResponse:
 
     hits: list[SearchHit]
     timings_ms: dict[str, float]
+
+
+# ------------------------------------------------------------------ access ---
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user id (conversations belong to it), its groups and whether it is an admin.
+
+    Built by authentication (an API key, or local single-user mode); never taken from a request body.
+    """
+
+    user_id: str
+    groups: frozenset[str] = frozenset()
+    admin: bool = False
+    key_id: str | None = None  # the API key used; None in local mode
+
+    @property
+    def access(self) -> AccessScope:
+        """Document access: admins read everything, others public documents and their groups'."""
+        return AccessScope(groups=self.groups, all_access=self.admin)

@@ -33,10 +33,11 @@ class TokenEvent:
 
 @dataclass(frozen=True)
 class FinalEvent:
-    """The stored turn: the whole answer, the citations it really uses, token counts and timings."""
+    """The finished turn (stored unless the request said not to): the whole answer, the citations
+    it really uses, token counts and timings."""
 
-    message_id: uuid.UUID
-    session_id: uuid.UUID
+    message_id: uuid.UUID | None  # None when the request asked not to store the turn
+    session_id: uuid.UUID | None
     answer: str
     citations: tuple[Citation, ...]
     abstained: bool

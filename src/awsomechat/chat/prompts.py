@@ -8,9 +8,11 @@ system prompt comes first and never changes within a profile, so its KV cache is
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from awsomechat.errors import AwsomeChatError
+from awsomechat.settings import ProfileSettings
 
 GROUNDING_RULES = (
     "Answer only from the numbered passages. Cite every fact with the number of its passage in "
@@ -92,3 +94,19 @@ def get_profile(name: str, custom: dict[str, PromptProfile]) -> PromptProfile:
             f"unknown prompt profile {name!r}", hint=f"choose one of: {', '.join(sorted(profiles))}"
         )
     return profiles[name]
+
+
+def profiles_from_settings(configured: Mapping[str, ProfileSettings]) -> dict[str, PromptProfile]:
+    """User-defined profiles of ``[chat.profiles.<name>]`` (they may override the built-in ones)."""
+    return {
+        name: PromptProfile(
+            name=name, description=p.description, system=p.system, template=p.template, abstain=p.abstain
+        )
+        for name, p in configured.items()
+    }
+
+
+def all_profiles(custom: Mapping[str, PromptProfile]) -> list[PromptProfile]:
+    """Every profile a request may name, built-in first."""
+    merged = {**BUILTIN_PROFILES, **custom}
+    return [merged[n] for n in sorted(merged, key=lambda n: (n not in BUILTIN_PROFILES, n))]

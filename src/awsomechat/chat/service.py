@@ -9,6 +9,7 @@ turn of any session. Abstention happens before the model is called.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -28,7 +29,7 @@ from awsomechat.chat.events import (
     StandaloneQuestionEvent,
     TokenEvent,
 )
-from awsomechat.chat.prompts import PromptProfile, get_profile
+from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
 from awsomechat.chat.rewrite import needs_context, rewrite
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
 from awsomechat.errors import AwsomeChatError
@@ -50,6 +51,10 @@ class ChatRequest:
     session_id: uuid.UUID | None = None
     filters: tuple[Condition, ...] = ()
     profile: str = "chat"
+    # Stateless callers (the OpenAI-compatible API) send the conversation themselves: (question,
+    # answer) pairs used instead of a stored session, and ``persist=False`` stores nothing.
+    history: tuple[tuple[str, str], ...] | None = None
+    persist: bool = True
 
 
 @dataclass
@@ -111,9 +116,9 @@ class ChatService:
         if request.session_id is not None:  # a new session is created only when its first turn is stored
             session = self._memory.get_session(request.user_id, request.session_id)
             history = self._memory.turns(request.user_id, session.id, last=self._chat.history_turns)
-        req = ChatRequest(
-            request.user_id, message, request.access, request.session_id, request.filters, profile.name
-        )
+        if request.history is not None:
+            history = [Turn(question=q, standalone_question=q, answer=a) for q, a in request.history]
+        req = dataclasses.replace(request, message=message, profile=profile.name)
         return _State(req, profile, session, self._trim_history(history), {})
 
     def _trim_history(self, history: list[Turn]) -> list[Turn]:
@@ -246,6 +251,11 @@ class ChatService:
         state.timings["total_s"] = round(time.perf_counter() - t0, 3)
         prompt = usage.prompt_tokens + sum(u.prompt_tokens for u in state.usage)
         completion = usage.completion_tokens + sum(u.completion_tokens for u in state.usage)
+        if not state.request.persist:
+            return FinalEvent(
+                message_id=None, session_id=None, answer=answer, citations=cited, abstained=abstained,
+                model=model, prompt_tokens=prompt, completion_tokens=completion, timings=dict(state.timings),
+            )  # fmt: skip
         if state.session is None:
             state.session = self._memory.create_session(state.request.user_id, profile=state.profile.name)
         turn = self._memory.append_turn(
@@ -262,6 +272,10 @@ class ChatService:
             abstained=abstained, model=model, prompt_tokens=prompt, completion_tokens=completion,
             timings=dict(state.timings),
         )  # fmt: skip
+
+    def profiles(self) -> list[PromptProfile]:
+        """The prompt profiles a request may name."""
+        return all_profiles(self._profiles)
 
     def ask(self, request: ChatRequest) -> FinalEvent:
         """Run a turn to the end and return its final event (raises on an error event)."""

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from awsomechat.cli import chat, docs, evaluate, ingest, search, up
+from awsomechat.cli import chat, docs, evaluate, ingest, search, serve, up, users
 from awsomechat.cli.common import console, handled, settings
 from awsomechat.settings import config_file_path, masked_dump
 
@@ -24,6 +24,9 @@ app.command("ingest")(ingest.ingest_command)
 app.command("search")(search.search_command)
 app.command("reindex")(ingest.reindex_command)
 app.command("up")(up.up_command)
+app.command("serve")(serve.serve_command)
+app.add_typer(users.users_app, name="users")
+app.add_typer(users.keys_app, name="keys")
 app.command("ask")(chat.ask_command)
 app.command("chat")(chat.chat_command)
 app.command("reply")(chat.reply_command)

@@ -55,6 +55,9 @@ class Database:
             max_size=pool_max,
             timeout=timeout_s,
             configure=_configure,
+            # A connection broken by a database restart is replaced on checkout instead of failing
+            # the request that drew it: the service recovers by itself when the database is back.
+            check=ConnectionPool.check_connection,
             kwargs={"connect_timeout": max(1, int(timeout_s))},
             open=True,
             name="awsomechat",

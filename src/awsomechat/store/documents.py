@@ -257,6 +257,30 @@ class DocumentStore:
             cur.execute(stmt, [*params, limit, offset])
             return [_doc_record(r) for r in cur.fetchall()]
 
+    def facets(self, scope: AccessScope, *, max_values: int = 50) -> dict[str, Any]:
+        """Sources and scalar attribute values (JSON-typed, as filters compare them) of the documents
+        ``scope`` may see, with counts: the choices a filter UI offers."""
+        where, params = access_clause(scope)
+        sources = sql.SQL(
+            "SELECT d.source AS value, count(*) AS count FROM documents d WHERE {}"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %s"
+        ).format(where)
+        attributes = sql.SQL(
+            "SELECT key, value, count FROM (SELECT a.key, a.value, count(*) AS count,"
+            " row_number() OVER (PARTITION BY a.key ORDER BY count(*) DESC, a.value) AS rn"
+            " FROM documents d, jsonb_each(d.attributes) a WHERE {}"
+            " AND jsonb_typeof(a.value) IN ('string', 'number', 'boolean') GROUP BY 1, 2) t"
+            " WHERE rn <= %s ORDER BY key, count DESC, value"
+        ).format(where)
+        out: dict[str, Any] = {"sources": [], "attributes": {}}
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sources, [*params, max_values])
+            out["sources"] = [{"value": r["value"], "count": r["count"]} for r in cur.fetchall()]
+            cur.execute(attributes, [*params, max_values])
+            for r in cur.fetchall():
+                out["attributes"].setdefault(r["key"], []).append({"value": r["value"], "count": r["count"]})
+        return out
+
     def count(self) -> int:
         with self._db.pool.connection() as conn:
             row = conn.execute("SELECT count(*) FROM documents").fetchone()

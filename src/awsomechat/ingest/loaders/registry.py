@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from awsomechat.errors import LoaderError
+from awsomechat.errors import FileTooLargeError, LoaderError, UnsupportedTypeError
 from awsomechat.ingest.loaders.docx import DocxLoader
 from awsomechat.ingest.loaders.faq import FaqLoader
 from awsomechat.ingest.loaders.html import HtmlLoader
@@ -157,15 +157,14 @@ class LoaderRegistry:
         fmt = detect_format(item, self.extensions, self.content_types)
         return fmt if fmt in self.loaders else None
 
-    def load(self, item: SourceItem, *, max_bytes: int) -> LoadedDocument:
-        """Load ``item`` or raise LoaderError saying why not (``max_bytes <= 0`` means no limit).
+    def precheck(self, item: SourceItem, *, max_bytes: int) -> str:
+        """The format of ``item`` after the cheap checks (size, empty, type, binary-as-text).
 
-        Checks run in order: size, empty, type, binary-as-text, the format's loader, and finally
-        that some text came out.
+        Raises LoaderError naming the problem; uploads run this before accepting any file.
         """
         size = len(item.data)
         if max_bytes > 0 and size > max_bytes:
-            raise LoaderError(
+            raise FileTooLargeError(
                 f"{item.name}: file is {size / _MB:.1f} MB, over the {max_bytes / _MB:.1f} MB limit",
                 hint="raise the limit with the setting AWSOMECHAT_INGEST__MAX_FILE_MB",
             )
@@ -175,15 +174,30 @@ class LoaderRegistry:
         if fmt is None:
             ext = _extension(item)
             what = f"'{ext}'" if ext else f"'{item.content_type}'" if item.content_type else "(no extension)"
-            raise LoaderError(
+            raise UnsupportedTypeError(
                 f"{item.name}: unsupported file type {what}",
                 hint="supported extensions: " + ", ".join(self.supported_extensions()),
             )
         if fmt in _TEXT_FORMATS and looks_binary(item.data):
-            raise LoaderError(
+            raise UnsupportedTypeError(
                 f"{item.name}: binary file, not text",
                 hint=f"the name says {fmt} but the content is binary; check the file",
             )
+        if fmt == "pdf" and b"%PDF-" not in item.data[:1024]:
+            raise UnsupportedTypeError(f"{item.name}: not a PDF file (no %PDF header)", hint="check the file")
+        if fmt == "docx" and not item.data.startswith(b"PK\x03\x04"):
+            raise UnsupportedTypeError(
+                f"{item.name}: not a DOCX file (not a ZIP archive)", hint="check the file"
+            )
+        return fmt
+
+    def load(self, item: SourceItem, *, max_bytes: int) -> LoadedDocument:
+        """Load ``item`` or raise LoaderError saying why not (``max_bytes <= 0`` means no limit).
+
+        Checks run in order: size, empty, type, binary-as-text, the format's loader, and finally
+        that some text came out.
+        """
+        fmt = self.precheck(item, max_bytes=max_bytes)
         try:
             doc = self.loaders[fmt].load(item)
         except LoaderError:

@@ -1,0 +1,113 @@
+"""Shared by the native and the OpenAI-compatible chat routes: request checks, the generation
+slot, the threaded event stream and the chat metrics."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import psycopg
+from psycopg_pool import PoolTimeout
+from starlette.concurrency import run_in_threadpool
+
+from awsomechat.api.context import ApiContext
+from awsomechat.api.schemas import FilterIn
+from awsomechat.api.sse import ThreadedStream
+from awsomechat.chat.events import ChatEvent, ErrorEvent, FinalEvent
+from awsomechat.chat.service import ChatRequest
+from awsomechat.errors import AwsomeChatError, FilterError, StoreError, ValidationFailedError
+from awsomechat.filters import make_condition
+from awsomechat.types import Condition, Principal
+
+log = logging.getLogger(__name__)
+
+
+def conditions(filters: Sequence[FilterIn], field: str = "filters") -> tuple[Condition, ...]:
+    out = []
+    for i, f in enumerate(filters):
+        try:
+            out.append(make_condition(f.field, f.op, f.value))
+        except FilterError as exc:
+            raise ValidationFailedError(f"{field}[{i}]", exc.message, hint=exc.hint) from None
+    return tuple(out)
+
+
+async def checked_request(
+    ctx: ApiContext,
+    principal: Principal,
+    *,
+    message: str,
+    session_id: uuid.UUID | None,
+    filters: tuple[Condition, ...],
+    profile: str,
+    history: tuple[tuple[str, str], ...] | None = None,
+    persist: bool = True,
+    message_field: str = "message",
+) -> ChatRequest:
+    """A ChatRequest whose problems (length, profile, session) are found before any streaming."""
+    limit = ctx.settings.chat.max_message_chars
+    if not message.strip():
+        raise ValidationFailedError(message_field, "the message is empty")
+    if len(message) > limit:
+        raise ValidationFailedError(message_field, f"{len(message)} characters, over the limit of {limit}")
+    names = [p.name for p in ctx.container.chat.profiles()]
+    if profile not in names:
+        raise ValidationFailedError(
+            "profile", f"unknown profile {profile!r}; choose one of {', '.join(names)}"
+        )
+    if session_id is not None:  # 404 now rather than an error event mid-stream
+        await run_in_threadpool(ctx.container.conversations.get_session, principal.user_id, session_id)
+    return ChatRequest(
+        user_id=principal.user_id, message=message, access=principal.access, session_id=session_id,
+        filters=filters, profile=profile, history=history, persist=persist,
+    )  # fmt: skip
+
+
+def record_final(ctx: ApiContext, final: FinalEvent) -> None:
+    m = ctx.metrics
+    m.answers.labels("abstained" if final.abstained else "answered").inc()
+    m.tokens.labels("prompt").inc(final.prompt_tokens)
+    m.tokens.labels("completion").inc(final.completion_tokens)
+    t = final.timings
+    if "retrieve_s" in t:
+        m.retrieval.labels("chat").observe(t["retrieve_s"])
+    if "ttft_s" in t:
+        m.ttft.observe(t["ttft_s"])
+    if "generate_s" in t:
+        m.generation.observe(t["generate_s"])
+
+
+async def start_stream(ctx: ApiContext, request: ChatRequest) -> ThreadedStream[ChatEvent]:
+    """Take a generation slot (503 when the queue is full) and return the turn's event stream.
+
+    The slot is released by the stream's thread when the chain has stopped.
+    """
+    await ctx.gate.acquire()
+    return ThreadedStream(lambda: ctx.container.chat.stream(request), ctx.gate.release)
+
+
+async def events(ctx: ApiContext, stream: ThreadedStream[ChatEvent]) -> AsyncIterator[ChatEvent]:
+    """The stream's events; failures become an ErrorEvent (the response has already started)."""
+    try:
+        async for event in stream:
+            if isinstance(event, FinalEvent):
+                record_final(ctx, event)
+            elif isinstance(event, ErrorEvent):
+                ctx.metrics.answers.labels("error").inc()
+            yield event
+    except (StoreError, psycopg.OperationalError, PoolTimeout):
+        ctx.metrics.answers.labels("error").inc()
+        yield ErrorEvent(
+            "store_unavailable", "the database is unavailable; nothing was stored, try again shortly"
+        )
+    except AwsomeChatError as exc:
+        ctx.metrics.answers.labels("error").inc()
+        yield ErrorEvent("failed", exc.message)
+    except Exception as exc:
+        log.exception("chat stream failed")
+        ctx.metrics.answers.labels("error").inc()
+        yield ErrorEvent("internal_error", f"the answer failed ({type(exc).__name__}); try again")
+    finally:
+        if stream.cancelled:
+            ctx.metrics.answers.labels("cancelled").inc()

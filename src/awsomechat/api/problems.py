@@ -1,0 +1,171 @@
+"""RFC 9457 problem details: every error response is ``application/problem+json`` with a request id.
+
+Services raise the project's own exceptions; this module alone turns them into HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from awsomechat.errors import (
+    AuthenticationError,
+    AwsomeChatError,
+    FilterError,
+    NotFoundError,
+    PermissionDeniedError,
+    StoreError,
+    ValidationFailedError,
+)
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+}
+
+
+class ApiProblem(Exception):
+    """An HTTP error made at the edge (limits, queue, upload checks)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+        self.code = code
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    retry_after: int | None = None,
+    headers: dict[str, str] | None = None,
+    code: str | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", "")
+    body: dict[str, Any] = {
+        "type": f"https://awsomechat.dev/problems/{code or status}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id,
+    }
+    if errors:
+        body["errors"] = errors
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+    out_headers = {"X-Request-ID": request_id, **(headers or {})}
+    if status == 401:
+        out_headers.setdefault("WWW-Authenticate", 'Bearer realm="awsomechat"')
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=out_headers)
+
+
+def status_for(exc: AwsomeChatError) -> int:
+    if isinstance(exc, AuthenticationError):
+        return 401
+    if isinstance(exc, PermissionDeniedError):
+        return 403
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, StoreError):
+        return 503
+    if isinstance(exc, FilterError | ValidationFailedError):
+        return 422
+    return 400
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def install_handlers(app: FastAPI, retry_after_s: int) -> None:
+    """Register the handlers that make every error a problem document."""
+
+    @app.exception_handler(ApiProblem)
+    async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem_response(
+            request, exc.status, exc.detail, errors=exc.errors, retry_after=exc.retry_after,
+            headers=exc.headers, code=exc.code,
+        )  # fmt: skip
+
+    @app.exception_handler(AwsomeChatError)
+    async def _project_error(request: Request, exc: AwsomeChatError) -> JSONResponse:
+        status = status_for(exc)
+        detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        if status == 503:
+            log.warning("store unavailable: %s", exc.message)
+            return problem_response(request, 503, detail, retry_after=retry_after_s, code="store-unavailable")
+        errors = (
+            [{"field": exc.field, "message": exc.message}] if isinstance(exc, ValidationFailedError) else None
+        )
+        return problem_response(request, status, detail, errors=errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_of(tuple(e.get("loc", ()))), "message": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(request, 422, detail or "invalid request", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        )
+        return problem_response(
+            request, 503, "the database is unavailable; try again shortly",
+            retry_after=retry_after_s, code="store-unavailable",
+        )  # fmt: skip
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request, 500, "internal error; the request id identifies it in the server log"
+        )

@@ -1,0 +1,113 @@
+"""``POST /v1/chat``: a grounded, cited answer, streamed as Server-Sent Events or as one JSON body."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from awsomechat.api.chat_bridge import checked_request, conditions, events, start_stream
+from awsomechat.api.problems import PROBLEM_JSON, ApiProblem
+from awsomechat.api.schemas import ChatIn, ChatOut, Citation
+from awsomechat.api.security import Context, CurrentPrincipal
+from awsomechat.api.sse import sse
+from awsomechat.chat.events import (
+    ChatEvent,
+    ErrorEvent,
+    FinalEvent,
+    SourcesEvent,
+    StandaloneQuestionEvent,
+    TokenEvent,
+)
+
+router = APIRouter(tags=["chat"])
+
+_SSE_DOC = (
+    'event: question\ndata: {"question":"What is the maximum ...?","rewritten":true}\n\n'
+    'event: sources\ndata: {"sources":[{"n":1,"chunk_id":7,...}],"abstained":false}\n\n'
+    'event: token\ndata: {"text":"The maximum"}\n\n'
+    'event: final\ndata: {"message_id":"...","answer":"The maximum ... [1].","citations":[...],...}\n\n'
+)
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`stream: false`: the answer as JSON. `stream: true` (default): `text/event-stream`"
+        " with events `question`, `sources`, `token` (many), then `final` (same fields as the JSON body)"
+        " or `error`.",
+        "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _SSE_DOC}},
+    },
+    404: {"description": "the session does not exist (or is another user's)", "content": {PROBLEM_JSON: {}}},
+    422: {"description": "a field is invalid (named in `errors`)", "content": {PROBLEM_JSON: {}}},
+    503: {
+        "description": "the answer queue is full or the database is down; see Retry-After",
+        "content": {PROBLEM_JSON: {}},
+    },
+}
+
+
+def _final_out(question: str, standalone: str, sources: list[Citation], final: FinalEvent) -> ChatOut:
+    return ChatOut(
+        message_id=final.message_id, session_id=final.session_id, question=question,
+        standalone_question=standalone or question, answer=final.answer, abstained=final.abstained,
+        citations=[Citation.of(c) for c in final.citations], sources=sources, model=final.model,
+        prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens, timings=final.timings,
+    )  # fmt: skip
+
+
+@router.post("/v1/chat", response_model=ChatOut, responses=_RESPONSES)
+async def chat(body: ChatIn, principal: CurrentPrincipal, ctx: Context) -> Any:
+    """Answer a message from the documents the caller may read, with numbered citations.
+
+    Follow-up questions in a session are rewritten into standalone questions using the
+    conversation. When the documents do not hold the answer, the reply says so (`abstained`) and
+    lists the closest passages instead. Closing the connection stops generation; nothing is stored
+    for an unfinished answer.
+    """
+    request = await checked_request(
+        ctx, principal, message=body.message, session_id=body.session_id,
+        filters=conditions(body.filters), profile=body.profile,
+    )  # fmt: skip
+    stream = await start_stream(ctx, request)
+    if body.stream:
+        return StreamingResponse(
+            _sse_body(ctx, stream, body.message),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    standalone, sources = "", []
+    async for event in events(ctx, stream):
+        if isinstance(event, StandaloneQuestionEvent):
+            standalone = event.question
+        elif isinstance(event, SourcesEvent):
+            sources = [Citation.of(c) for c in event.sources]
+        elif isinstance(event, ErrorEvent):
+            status = 503 if event.code == "store_unavailable" else 502 if event.code == "model_error" else 500
+            raise ApiProblem(
+                status,
+                event.message,
+                code=event.code,
+                retry_after=ctx.settings.api.retry_after_s if status == 503 else None,
+            )
+        elif isinstance(event, FinalEvent):
+            return _final_out(body.message, standalone, sources, event)
+    raise ApiProblem(500, "the answer ended without a result")
+
+
+async def _sse_body(ctx: Context, stream: Any, question: str) -> AsyncIterator[bytes]:
+    standalone, sources = "", []
+    event: ChatEvent
+    async for event in events(ctx, stream):
+        if isinstance(event, StandaloneQuestionEvent):
+            standalone = event.question
+            yield sse("question", {"question": event.question, "rewritten": event.rewritten})
+        elif isinstance(event, SourcesEvent):
+            sources = [Citation.of(c) for c in event.sources]
+            yield sse("sources", {"sources": [s.model_dump() for s in sources], "abstained": event.abstained})
+        elif isinstance(event, TokenEvent):
+            yield sse("token", {"text": event.text})
+        elif isinstance(event, FinalEvent):
+            yield sse("final", _final_out(question, standalone, sources, event).model_dump(mode="json"))
+        elif isinstance(event, ErrorEvent):
+            yield sse("error", {"code": event.code, "message": event.message})

@@ -1,0 +1,230 @@
+"""Documents: upload (background ingestion jobs), list, read, delete; facets for filter pickers.
+
+Reads are limited to what the caller may see; uploads and deletes need an administrator. An
+upload is checked as a whole before anything is stored: a file that is too big or of a type no
+loader reads rejects the request (413/415, naming the file). Files that pass but fail to parse
+are reported per file in the job; the others are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import PurePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from awsomechat.api.problems import PROBLEM_JSON, ApiProblem
+from awsomechat.api.schemas import DocumentDetail, DocumentList, DocumentOut, JobList, JobOut, PassageOut
+from awsomechat.api.security import AdminPrincipal, Context, CurrentPrincipal
+from awsomechat.auth.keys_pg import check_groups
+from awsomechat.errors import (
+    AwsomeChatError,
+    FileTooLargeError,
+    LoaderError,
+    UnsupportedTypeError,
+    ValidationFailedError,
+)
+from awsomechat.filters import parse_attribute
+from awsomechat.ingest.jobs import Upload
+from awsomechat.ingest.jobs_pg import IngestJob
+from awsomechat.ingest.loaders.registry import LoaderRegistry
+from awsomechat.ingest.pipeline import IngestOptions
+from awsomechat.types import SourceItem
+
+router = APIRouter(tags=["documents"])
+_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _job_out(job: IngestJob) -> JobOut:
+    return JobOut(
+        id=job.id, status=job.status,  # type: ignore[arg-type]
+        total=job.total, done=job.done, files=[f.to_json() for f in job.files],  # type: ignore[misc]
+        collection=str(job.options.get("collection", "")), attributes=dict(job.options.get("attributes", {})),
+        groups=list(job.options.get("groups", [])), error=job.error, created_at=job.created_at,
+        finished_at=job.finished_at,
+    )  # fmt: skip
+
+
+@router.get("/v1/documents", response_model=DocumentList)
+def list_documents(
+    principal: CurrentPrincipal,
+    ctx: Context,
+    q: str | None = Query(None, max_length=200, description="matches title or URI"),
+    source: str | None = Query(None, max_length=2000),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> DocumentList:
+    """Documents the caller may read, most recently updated first."""
+    rows = ctx.container.documents.list_documents(
+        principal.access, source=source, query=q, limit=limit + 1, offset=offset
+    )
+    return DocumentList(
+        documents=[DocumentOut.of(d) for d in rows[:limit]],
+        next_offset=offset + limit if len(rows) > limit else None,
+    )
+
+
+@router.get("/v1/documents/{document_id}", response_model=DocumentDetail)
+def get_document(
+    document_id: int,
+    principal: CurrentPrincipal,
+    ctx: Context,
+    passages: bool = Query(False, description="include the document's passages"),
+) -> DocumentDetail:
+    """One document (404 when it does not exist or the caller may not read it)."""
+    record = ctx.container.documents.get(document_id, principal.access)
+    detail = DocumentDetail(**DocumentOut.of(record).model_dump())
+    if passages:
+        detail.passage_list = [
+            PassageOut(
+                chunk_id=c.id,
+                position=c.position,
+                text=c.text,
+                heading_path=list(c.heading_path),
+                page=c.page,
+            )
+            for c in ctx.container.documents.chunks(record.id)
+        ]
+    return detail
+
+
+@router.delete("/v1/documents/{document_id}", status_code=204, response_class=Response)
+def delete_document(document_id: int, principal: AdminPrincipal, ctx: Context) -> Response:
+    """Delete a document and its passages (administrators)."""
+    ctx.container.documents.get(document_id, principal.access)
+    ctx.container.documents.delete(document_id)
+    return Response(status_code=204)
+
+
+@router.get("/v1/facets")
+def facets(principal: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+    """Sources and attribute values (with document counts) the caller may filter on."""
+    result: dict[str, Any] = ctx.container.documents.facets(principal.access)
+    return result
+
+
+def _parse_attributes(raw: str | None) -> dict[str, Any]:
+    if not raw or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailedError("attributes", f"not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise ValidationFailedError("attributes", "must be a JSON object of key: value")
+    for key, val in value.items():
+        if not isinstance(val, str | int | float | bool):
+            raise ValidationFailedError(f"attributes.{key}", "values must be strings, numbers or booleans")
+        try:
+            parse_attribute(f"{key}=x")  # validates the key
+        except AwsomeChatError as exc:
+            raise ValidationFailedError(f"attributes.{key}", exc.message) from None
+    return dict(value)
+
+
+def _safe_name(raw: str | None, index: int) -> str:
+    name = PurePath((raw or "").replace("\\", "/")).name.strip()
+    if not name or name in (".", "..") or len(name) > 255 or any(ord(c) < 32 for c in name):
+        raise ValidationFailedError(f"files[{index}]", f"file name {raw!r} is not usable")
+    return name
+
+
+async def _read_uploads(files: list[UploadFile], max_files: int, max_bytes: int) -> list[Upload]:
+    if not files:
+        raise ValidationFailedError("files", "no files in the upload")
+    if len(files) > max_files:
+        raise ValidationFailedError("files", f"{len(files)} files, over the limit of {max_files} per upload")
+    registry = LoaderRegistry()
+    uploads: list[Upload] = []
+    seen: set[str] = set()
+    for i, f in enumerate(files):
+        name = _safe_name(f.filename, i)
+        if name in seen:
+            raise ValidationFailedError(f"files[{i}]", f"{name} appears twice in this upload")
+        seen.add(name)
+        data = await f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ApiProblem(
+                413, f"{name} is over the {max_bytes / 1048576:.0f} MB limit per file",
+                errors=[{"field": f"files[{i}]", "message": "file too large"}],
+            )  # fmt: skip
+        item = SourceItem(uri=name, source="upload", name=name, data=data, content_type=f.content_type)
+        try:
+            registry.precheck(item, max_bytes=max_bytes)
+        except LoaderError as exc:
+            status = (
+                415
+                if isinstance(exc, UnsupportedTypeError)
+                else 413
+                if isinstance(exc, FileTooLargeError)
+                else 422
+            )
+            detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            raise ApiProblem(
+                status, detail, errors=[{"field": f"files[{i}]", "message": exc.message}]
+            ) from None
+        uploads.append(Upload(name, data, f.content_type))
+    return uploads
+
+
+@router.post(
+    "/v1/documents",
+    status_code=202,
+    response_model=JobOut,
+    responses={
+        413: {"description": "a file or the request is too large", "content": {PROBLEM_JSON: {}}},
+        415: {"description": "a file is of a type no loader reads", "content": {PROBLEM_JSON: {}}},
+    },
+)
+async def upload_documents(
+    principal: AdminPrincipal,
+    ctx: Context,
+    files: Annotated[
+        list[UploadFile],
+        File(description="one or more files (PDF, HTML, Markdown, DOCX, text, CSV/JSON FAQ)"),
+    ],
+    attributes: Annotated[str | None, Form(description='JSON object, e.g. {"team": "finance"}')] = None,
+    groups: Annotated[
+        str | None, Form(description="comma-separated groups that may read the documents")
+    ] = None,
+    collection: Annotated[str, Form(description="upload collection; same name = new version")] = "uploads",
+    wait: bool = Query(False, description="answer when ingestion has finished (up to 10 minutes)"),
+) -> JobOut:
+    """Upload files for ingestion (administrators). Returns the job to poll at `GET /v1/jobs/{id}`.
+
+    Uploading a file with the same name into the same collection replaces the earlier version.
+    """
+    if not _COLLECTION_RE.match(collection):
+        raise ValidationFailedError("collection", "use letters, digits and _ . - (up to 64)")
+    attrs = _parse_attributes(attributes)
+    try:
+        group_list = check_groups([g for g in (groups or "").split(",")])
+    except AwsomeChatError as exc:
+        raise ValidationFailedError("groups", exc.message) from None
+    uploads = await _read_uploads(files, ctx.settings.api.max_upload_files, ctx.settings.ingest.max_bytes)
+    options = IngestOptions(attributes=attrs, groups=group_list)
+    job, future = await run_in_threadpool(
+        ctx.job_runner.submit, principal.user_id, uploads, collection, options
+    )
+    if wait:
+        import asyncio
+
+        await asyncio.wait_for(asyncio.wrap_future(future), timeout=600)
+    return _job_out(await run_in_threadpool(ctx.jobs.get, job.id, None))
+
+
+@router.get("/v1/jobs", response_model=JobList)
+def list_jobs(principal: CurrentPrincipal, ctx: Context, limit: int = Query(20, ge=1, le=200)) -> JobList:
+    """Recent ingestion jobs (the caller's own; administrators see all)."""
+    jobs = ctx.jobs.list(None if principal.admin else principal.user_id, limit=limit)
+    return JobList(jobs=[_job_out(j) for j in jobs])
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: uuid.UUID, principal: CurrentPrincipal, ctx: Context) -> JobOut:
+    """An ingestion job with per-file status and errors."""
+    return _job_out(ctx.jobs.get(job_id, None if principal.admin else principal.user_id))

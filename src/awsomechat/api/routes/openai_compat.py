@@ -1,0 +1,225 @@
+"""OpenAI-compatible ``/v1/chat/completions`` and ``/v1/models``: existing clients work unchanged.
+
+The conversation comes from ``messages`` (OpenAI clients are stateless): earlier user/assistant
+pairs are the history used to rewrite the last user message, and nothing is stored unless the
+extension field ``session_id`` names a session of the caller (then the stored history is used
+and the turn is saved there). Citations travel in the extension field ``citations`` (and
+``awsomechat``), which the official client exposes through ``model_extra``. System messages are
+ignored: the grounding prompt of the chosen profile is the system prompt.
+
+Model names: ``awsomechat`` (the chat profile) and ``awsomechat-<profile>`` for others.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from awsomechat.api.chat_bridge import checked_request, conditions, events, start_stream
+from awsomechat.api.problems import ApiProblem
+from awsomechat.api.schemas import Citation, FilterIn
+from awsomechat.api.security import Context, CurrentPrincipal
+from awsomechat.chat.events import ErrorEvent, FinalEvent, SourcesEvent, TokenEvent
+from awsomechat.errors import ValidationFailedError
+
+router = APIRouter(tags=["openai"])
+MODEL_PREFIX = "awsomechat"
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class CompletionIn(BaseModel):
+    """The OpenAI chat-completions request; unknown OpenAI fields are accepted and ignored."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "awsomechat",
+                    "messages": [{"role": "user", "content": "What is the Lambda deployment package limit?"}],
+                }
+            ]
+        },
+    )
+    model: str = Field(default=MODEL_PREFIX, max_length=100)
+    messages: list[OpenAIMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    filters: list[FilterIn] = Field(
+        default_factory=list, max_length=20, description="extension: metadata filters"
+    )
+    session_id: uuid.UUID | None = Field(
+        default=None, description="extension: continue and store in this session"
+    )
+
+
+def _profile_of(model: str, names: list[str]) -> str:
+    if model in (MODEL_PREFIX, "default", "gpt-3.5-turbo", "gpt-4o-mini"):
+        return "chat"
+    name = model.removeprefix(f"{MODEL_PREFIX}-")
+    if name in names:
+        return name
+    raise ApiProblem(
+        404, f"the model {model!r} does not exist; see GET /v1/models",
+        errors=[{"field": "model", "message": "unknown model"}], code="model_not_found",
+    )  # fmt: skip
+
+
+def _history(messages: list[OpenAIMessage]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    talk = [m for m in messages if m.role in ("user", "assistant")]
+    if not talk or talk[-1].role != "user":
+        raise ValidationFailedError("messages", "the last message must be from the user")
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for m in talk[:-1]:
+        if m.role == "user":
+            question = m.text()
+        elif question is not None:
+            pairs.append((question, m.text()))
+            question = None
+    return talk[-1].text(), tuple(pairs)
+
+
+@router.get("/v1/models")
+def models(principal: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+    """The answer profiles as OpenAI models: `awsomechat` and `awsomechat-<profile>`."""
+    created = 1_767_225_600
+    data = [
+        {
+            "id": MODEL_PREFIX if p.name == "chat" else f"{MODEL_PREFIX}-{p.name}",
+            "object": "model",
+            "created": created,
+            "owned_by": "awsomechat",
+            "description": p.description,
+        }
+        for p in ctx.container.chat.profiles()
+    ]
+    return {"object": "list", "data": data}
+
+
+@router.post("/v1/chat/completions")
+async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Context) -> Any:
+    """Answer the last user message from the documents, OpenAI-style (streaming or not)."""
+    profile = _profile_of(body.model, [p.name for p in ctx.container.chat.profiles()])
+    question, pairs = _history(body.messages)
+    request = await checked_request(
+        ctx, principal, message=question, session_id=body.session_id, filters=conditions(body.filters),
+        profile=profile, history=None if body.session_id else pairs, persist=body.session_id is not None,
+        message_field="messages",
+    )  # fmt: skip
+    stream = await start_stream(ctx, request)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _chunks(ctx, stream, completion_id, created, body.model, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    sources: list[Citation] = []
+    async for event in events(ctx, stream):
+        if isinstance(event, SourcesEvent):
+            sources = [Citation.of(c) for c in event.sources]
+        elif isinstance(event, ErrorEvent):
+            raise ApiProblem(
+                503 if event.code == "store_unavailable" else 502, event.message, code=event.code
+            )
+        elif isinstance(event, FinalEvent):
+            return {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": body.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": event.answer},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": _usage(event),
+                **_extension(event, sources),
+            }
+    raise ApiProblem(500, "the answer ended without a result")
+
+
+def _usage(final: FinalEvent) -> dict[str, int]:
+    return {
+        "prompt_tokens": final.prompt_tokens,
+        "completion_tokens": final.completion_tokens,
+        "total_tokens": final.prompt_tokens + final.completion_tokens,
+    }
+
+
+def _extension(final: FinalEvent, sources: list[Citation]) -> dict[str, Any]:
+    return {
+        "citations": [c.model_dump() for c in (Citation.of(x) for x in final.citations)],
+        "awsomechat": {
+            "answer": final.answer,
+            "abstained": final.abstained,
+            "sources": [s.model_dump() for s in sources],
+            "session_id": str(final.session_id) if final.session_id else None,
+            "message_id": str(final.message_id) if final.message_id else None,
+        },
+    }
+
+
+async def _chunks(
+    ctx: Context, stream: Any, cid: str, created: int, model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
+    import json
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        body = {
+            "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra,
+        }  # fmt: skip
+        return f"data: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+    yield chunk({"role": "assistant", "content": ""})
+    sources: list[Citation] = []
+    async for event in events(ctx, stream):
+        if isinstance(event, SourcesEvent):
+            sources = [Citation.of(c) for c in event.sources]
+        elif isinstance(event, TokenEvent):
+            yield chunk({"content": event.text})
+        elif isinstance(event, ErrorEvent):
+            err = {"error": {"message": event.message, "type": "server_error", "code": event.code}}
+            yield f"data: {json.dumps(err)}\n\n".encode()
+            return
+        elif isinstance(event, FinalEvent):
+            yield chunk({}, "stop", **_extension(event, sources))
+            if include_usage:
+                body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                        "choices": [], "usage": _usage(event)}  # fmt: skip
+                yield f"data: {json.dumps(body)}\n\n".encode()
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,88 @@
+"""Liveness, readiness, metrics, server info and the caller's identity."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from awsomechat.api.schemas import MeOut, ProfileOut, ServerInfo
+from awsomechat.api.security import Context, CurrentPrincipal
+from awsomechat.ingest.loaders.registry import LoaderRegistry
+
+router = APIRouter(tags=["system"])
+
+
+def package_version() -> str:
+    try:
+        return version("awsomechat")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@router.get("/healthz", include_in_schema=True)
+async def healthz() -> dict[str, str]:
+    """The process is alive (no dependency is checked)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is not ready"}})
+async def readyz(ctx: Context) -> JSONResponse:
+    """Ready to serve: the database answers and the chat model is loaded (or loadable)."""
+    checks: dict[str, str] = {}
+
+    def db_check() -> None:
+        with ctx.container.database.pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+
+    try:
+        await run_in_threadpool(db_check)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unavailable: {type(exc).__name__}"
+    checks["model"] = "loaded" if "chat_model" in ctx.container.__dict__ else "loads on first answer"
+    if ctx.settings.llm.kind == "llamacpp" and "chat_model" not in ctx.container.__dict__:
+        checks["model"] = "not loaded"
+    ready = checks["database"] == "ok" and checks["model"] != "not loaded"
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks, "queue": ctx.gate.waiting},
+        status_code=200 if ready else 503,
+        headers={} if ready else {"Retry-After": str(ctx.settings.api.retry_after_s)},
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(ctx: Context) -> Response:
+    """Prometheus metrics: requests, latencies, tokens, retrieval and generation timings, queue."""
+    return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/v1/info", response_model=ServerInfo)
+def info(ctx: Context) -> ServerInfo:
+    """What a client needs before signing in: local mode, profiles and upload limits."""
+    s = ctx.settings
+    return ServerInfo(
+        version=package_version(),
+        local_mode=s.api.local_mode,
+        profiles=[
+            ProfileOut(name=p.name, description=p.description, input_kind=p.input_kind)
+            for p in ctx.container.chat.profiles()
+        ],
+        max_message_chars=s.chat.max_message_chars,
+        max_upload_mb=s.ingest.max_file_mb,
+        max_upload_files=s.api.max_upload_files,
+        upload_extensions=LoaderRegistry().supported_extensions(),
+    )
+
+
+@router.get("/v1/me", response_model=MeOut)
+def me(principal: CurrentPrincipal, ctx: Context) -> MeOut:
+    """The caller: user id, groups and whether it is an administrator."""
+    return MeOut(
+        user_id=principal.user_id,
+        groups=sorted(principal.groups),
+        admin=principal.admin,
+        local_mode=principal.key_id is None,
+    )

@@ -1,0 +1,338 @@
+"""Request and response bodies of the REST API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from awsomechat.chat.types import ChatSession, Turn
+from awsomechat.chat.types import Citation as CitationData
+from awsomechat.types import DocumentRecord, SearchHit
+
+FilterOpName = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FilterIn(Strict):
+    """One metadata condition; conditions are ANDed with each other and with your access."""
+
+    field: str = Field(
+        min_length=1,
+        max_length=100,
+        description="source, uri, title, format, created_at, updated_at, or an attribute key"
+        " (attributes.<key> or attr.<key>)",
+        examples=["attributes.service"],
+    )
+    op: FilterOpName = "eq"
+    value: Any = Field(default=None, examples=["lambda"])
+
+
+# ------------------------------------------------------------------ citations
+
+
+class Citation(BaseModel):
+    """A numbered passage: ``[n]`` in an answer points at it."""
+
+    n: int
+    chunk_id: int
+    document_id: int
+    title: str
+    uri: str
+    heading_path: list[str]
+    page: int | None
+    excerpt: str
+
+    @classmethod
+    def of(cls, c: CitationData) -> Citation:
+        return cls(**c.to_json())
+
+
+# ----------------------------------------------------------------------- chat
+
+
+class ChatIn(Strict):
+    """A message to answer from the documents."""
+
+    message: str = Field(min_length=1, description="the question (or e-mail, with profile email_reply)")
+    session_id: uuid.UUID | None = Field(default=None, description="continue this session; omit to start one")
+    filters: list[FilterIn] = Field(default_factory=list, max_length=20)
+    profile: str = Field(default="chat", max_length=64, description="prompt profile: chat, email_reply, ...")
+    stream: bool = Field(default=True, description="Server-Sent Events (true) or one JSON response (false)")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "What is the maximum size of a Lambda deployment package?", "stream": False},
+                {
+                    "message": "and for container images?",
+                    "session_id": "5b0c9c3e-1f7e-4f43-9d7b-3c3b0c4a7e10",
+                },
+            ]
+        },
+    )
+
+
+class ChatOut(BaseModel):
+    """A finished, stored answer (the ``final`` event of the stream carries the same fields)."""
+
+    message_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    question: str
+    standalone_question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = Field(description="the passages the answer cites, numbered as in the text")
+    sources: list[Citation] = Field(
+        description="every passage given to the model (closest ones if abstained)"
+    )
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    timings: dict[str, float]
+
+
+# -------------------------------------------------------------------- sessions
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    profile: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    message_count: int
+
+    @classmethod
+    def of(cls, s: ChatSession) -> SessionOut:
+        return cls(
+            id=s.id, title=s.title, profile=s.profile, created_at=s.created_at,
+            updated_at=s.updated_at, message_count=s.message_count,
+        )  # fmt: skip
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+    next_offset: int | None
+
+
+class SessionRename(Strict):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class MessageOut(BaseModel):
+    """One question/answer turn of a session."""
+
+    id: uuid.UUID
+    session_id: uuid.UUID
+    seq: int
+    question: str
+    standalone_question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    sources: list[Citation]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    timings: dict[str, float]
+    created_at: dt.datetime
+    rating: int | None
+    feedback_comment: str
+
+    @classmethod
+    def of(cls, t: Turn) -> MessageOut:
+        return cls(
+            id=t.id, session_id=t.session_id, seq=t.seq, question=t.question,
+            standalone_question=t.standalone_question, answer=t.answer, abstained=t.abstained,
+            citations=[Citation.of(c) for c in t.citations], sources=[Citation.of(c) for c in t.sources],
+            model=t.model, prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
+            timings=dict(t.timings), created_at=t.created_at, rating=t.rating,
+            feedback_comment=t.feedback_comment,
+        )  # fmt: skip
+
+
+class MessageList(BaseModel):
+    session: SessionOut
+    messages: list[MessageOut]
+
+
+class FeedbackIn(Strict):
+    rating: Literal[1, -1] = Field(description="1 = helpful, -1 = not helpful")
+    comment: str = Field(default="", max_length=4000)
+
+
+class FeedbackOut(BaseModel):
+    message_id: uuid.UUID
+    rating: int
+    comment: str
+    updated_at: dt.datetime
+
+
+# ----------------------------------------------------------------------- query
+
+
+class QueryIn(Strict):
+    """Retrieval only (like Kendra's Query/Retrieve): ranked passages for your own LLM or search UI."""
+
+    query: str = Field(min_length=1, max_length=2000, examples=["lambda deployment package size limit"])
+    page_size: int = Field(default=10, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1000)
+    filters: list[FilterIn] = Field(default_factory=list, max_length=20)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+
+
+class HighlightOut(BaseModel):
+    start: int
+    end: int
+
+
+class ScoresOut(BaseModel):
+    fused: float
+    dense: float | None
+    bm25: float | None
+    dense_rank: int | None
+    bm25_rank: int | None
+
+
+class QueryResult(BaseModel):
+    rank: int
+    chunk_id: int
+    document_id: int
+    title: str
+    uri: str
+    source: str
+    attributes: dict[str, Any]
+    heading_path: list[str]
+    page: int | None
+    text: str = Field(description="the whole passage")
+    excerpt: str = Field(description="the best-matching part of the passage")
+    highlights: list[HighlightOut] = Field(description="character spans of the excerpt matching the query")
+    scores: ScoresOut
+
+    @classmethod
+    def of(cls, rank: int, h: SearchHit) -> QueryResult:
+        s = h.scores
+        return cls(
+            rank=rank, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title, uri=h.uri,
+            source=h.source, attributes=h.attributes, heading_path=list(h.heading_path), page=h.page,
+            text=h.text, excerpt=h.excerpt,
+            highlights=[HighlightOut(start=x.start, end=x.end) for x in h.highlights],
+            scores=ScoresOut(
+                fused=s.fused, dense=s.dense, bm25=s.bm25, dense_rank=s.dense_rank, bm25_rank=s.bm25_rank
+            ),
+        )  # fmt: skip
+
+
+class QueryOut(BaseModel):
+    query: str
+    results: list[QueryResult]
+    next_offset: int | None = Field(description="offset of the next page, or null when this is the last")
+    timings_ms: dict[str, float]
+
+
+# ------------------------------------------------------------------- documents
+
+
+class DocumentOut(BaseModel):
+    id: int
+    source: str
+    uri: str
+    title: str
+    format: str
+    attributes: dict[str, Any]
+    groups: list[str]
+    passages: int
+    size_bytes: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, d: DocumentRecord) -> DocumentOut:
+        return cls(
+            id=d.id, source=d.source, uri=d.uri, title=d.title, format=d.format, attributes=d.attributes,
+            groups=list(d.groups), passages=d.chunk_count, size_bytes=d.size_bytes,
+            created_at=d.created_at, updated_at=d.updated_at,
+        )  # fmt: skip
+
+
+class PassageOut(BaseModel):
+    chunk_id: int
+    position: int
+    text: str
+    heading_path: list[str]
+    page: int | None
+
+
+class DocumentDetail(DocumentOut):
+    passage_list: list[PassageOut] | None = Field(default=None, description="with ?passages=true")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentOut]
+    next_offset: int | None
+
+
+class JobFileOut(BaseModel):
+    name: str
+    size_bytes: int
+    status: str = Field(description="queued, added, updated, unchanged or failed")
+    detail: str
+    document_id: int | None
+
+
+class JobOut(BaseModel):
+    """A background ingestion job: poll ``GET /v1/jobs/{id}`` until ``status`` is final."""
+
+    id: uuid.UUID
+    status: Literal["queued", "running", "succeeded", "failed", "partial"]
+    total: int
+    done: int
+    files: list[JobFileOut]
+    collection: str
+    attributes: dict[str, Any]
+    groups: list[str]
+    error: str
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+# ------------------------------------------------------------------------ misc
+
+
+class MeOut(BaseModel):
+    """The caller as the server sees it."""
+
+    user_id: str
+    groups: list[str]
+    admin: bool
+    local_mode: bool
+
+
+class ProfileOut(BaseModel):
+    name: str
+    description: str
+    input_kind: str
+
+
+class ServerInfo(BaseModel):
+    """What a client (the web UI) needs to know before signing in."""
+
+    name: str = "AWSomeChat"
+    version: str
+    local_mode: bool
+    profiles: list[ProfileOut]
+    max_message_chars: int
+    max_upload_mb: float
+    max_upload_files: int
+    upload_extensions: list[str]

@@ -1,0 +1,1 @@
+"""Users, API keys and per-key request limits."""

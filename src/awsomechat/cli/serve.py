@@ -1,0 +1,87 @@
+"""``awsomechat serve``: the REST API and web UI under uvicorn, one or several worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import typer
+
+from awsomechat.cli.common import console, handled
+from awsomechat.settings import ENV_PREFIX, Settings, load_settings
+
+
+def api_settings(host: str | None, port: int | None, workers: int | None, local: bool | None) -> Settings:
+    """Settings with the command-line overrides, exported so every worker process sees them too."""
+    overrides = {"HOST": host, "PORT": port, "WORKERS": workers, "LOCAL_MODE": local}
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[f"{ENV_PREFIX}API__{key}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+    return load_settings()
+
+
+def prepare_store(settings: Settings) -> None:
+    """Start the embedded server (if used) and migrate once, before any worker connects."""
+    from awsomechat.store.database import open_database
+
+    open_database(settings.database, settings.data_dir).close()
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until interrupted. Blocks."""
+    import uvicorn
+
+    api = settings.api
+    kwargs: dict[str, Any] = {
+        "host": api.host,
+        "port": api.port,
+        "factory": True,
+        "workers": api.workers,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,  # our middleware logs requests (with request ids, without secrets)
+        "timeout_graceful_shutdown": 10,
+        "proxy_headers": False,
+    }
+    multiproc_dir = None
+    if api.workers > 1:
+        # Prometheus figures of every worker, aggregated by /metrics.
+        multiproc_dir = tempfile.mkdtemp(prefix="awsomechat-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
+    try:
+        uvicorn.run("awsomechat.api.app:create_app", **kwargs)
+    finally:
+        if multiproc_dir:
+            shutil.rmtree(multiproc_dir, ignore_errors=True)
+
+
+def url_of(settings: Settings) -> str:
+    host = settings.api.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{'[' + shown + ']' if ':' in shown else shown}:{settings.api.port}"
+
+
+def serve_command(
+    host: str | None = typer.Option(None, "--host", help="address to bind (default 127.0.0.1)"),
+    port: int | None = typer.Option(None, "--port", "-p", help="port (default 8080)"),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", help="worker processes (each loads the model)"
+    ),
+    local: bool | None = typer.Option(
+        None, "--local/--no-local", help="single-user mode without API keys (loopback only)"
+    ),
+) -> None:
+    """Serve the REST API and the web UI."""
+    with handled():
+        settings = api_settings(host, port, workers, local)
+        prepare_store(settings)
+        url = url_of(settings)
+        console.print(
+            f"[bold]AWSomeChat[/] serving on [bold]{url}[/] (API docs: {url}/docs)", highlight=False
+        )
+        if settings.api.local_mode:
+            console.print("local mode: requests from this machine need no API key", highlight=False)
+        run_server(settings)
