@@ -179,27 +179,31 @@ export class DocumentsView {
     this.progress.hidden = false;
     this.setProgress(0, "Uploading…");
     this.renderFiles();
+    let job = null;
     try {
-      const job = await this.api.upload(data, {
+      job = await this.api.upload(data, {
         onProgress: (loaded, total) => this.setProgress(loaded / total,
           `Uploading… ${formatBytes(loaded)} of ${formatBytes(total)}`),
       });
-      this.setProgress(1, "Uploaded. Processing…");
-      await this.follow(job);
     } catch (err) {
-      this.files = this.files.map((f) => ({ ...f, status: "rejected",
-        detail: f === this.files[0] || err.detail?.includes(f.file.name) ? "" : "" }));
       // 413/415 name the offending file in `detail`: show it beside that file and above the form.
-      for (const f of this.files) {
-        f.detail = err.detail && err.detail.includes(f.file.name) ? err.detail : "Not uploaded.";
-      }
+      this.files = this.files.map((f) => ({ ...f, status: "rejected",
+        detail: err.detail && err.detail.includes(f.file.name) ? err.detail : "Not uploaded." }));
       this.formError.textContent = describeError(err);
       this.progress.hidden = true;
-      this.app.handleError(err, { inline: true });
-    } finally {
-      this.busy = false;
-      this.renderFiles();
+      if (err.kind === "network" || err.kind === "rate" || err.kind === "busy") this.app.handleError(err);
     }
+    if (job) {
+      this.setProgress(1, "Uploaded. Processing…");
+      try {
+        await this.follow(job);
+      } catch (err) {
+        this.setProgress(1, `Could not follow the processing: ${describeError(err)}`);
+        this.progress.classList.add("has-errors");
+      }
+    }
+    this.busy = false;
+    this.renderFiles();
   }
 
   setProgress(fraction, label) {
