@@ -213,7 +213,10 @@ class PgKeyStore:
             if row is not None and count_request and secrets.randbelow(200) == 0:
                 conn.execute("DELETE FROM api_rate_windows WHERE window_start < now() - interval '5 minutes'")
         if row is None:
-            raise AuthenticationError("the API key is not valid (unknown, revoked, or its user is disabled)")
+            raise AuthenticationError(
+                "the API key is not valid (unknown, revoked, or its user is disabled)",
+                hint="ask an administrator for a new one: awsomechat keys create USER",
+            )
         principal = Principal(
             user_id=row["user_id"], groups=frozenset(row["groups"]), admin=row["admin"], key_id=str(row["id"])
         )

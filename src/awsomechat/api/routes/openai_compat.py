@@ -25,7 +25,13 @@ from awsomechat.api.chat_bridge import checked_request, conditions, events, star
 from awsomechat.api.problems import ApiProblem
 from awsomechat.api.schemas import Citation, FilterIn
 from awsomechat.api.security import Context, CurrentPrincipal
-from awsomechat.chat.events import ErrorEvent, FinalEvent, SourcesEvent, TokenEvent
+from awsomechat.chat.events import (
+    ErrorEvent,
+    FinalEvent,
+    SourcesEvent,
+    StandaloneQuestionEvent,
+    TokenEvent,
+)
 from awsomechat.errors import ValidationFailedError
 
 router = APIRouter(tags=["openai"])
@@ -145,8 +151,11 @@ async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Cont
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     sources: list[Citation] = []
+    standalone: StandaloneQuestionEvent | None = None
     async for event in events(ctx, stream):
-        if isinstance(event, SourcesEvent):
+        if isinstance(event, StandaloneQuestionEvent):
+            standalone = event
+        elif isinstance(event, SourcesEvent):
             sources = [Citation.of(c) for c in event.sources]
         elif isinstance(event, ErrorEvent):
             raise ApiProblem(
@@ -167,7 +176,7 @@ async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Cont
                     }
                 ],
                 "usage": _usage(event),
-                **_extension(event, sources),
+                **_extension(event, sources, standalone),
             }
     raise ApiProblem(500, "the answer ended without a result")
 
@@ -180,12 +189,17 @@ def _usage(final: FinalEvent) -> dict[str, int]:
     }
 
 
-def _extension(final: FinalEvent, sources: list[Citation]) -> dict[str, Any]:
+def _extension(
+    final: FinalEvent, sources: list[Citation], standalone: StandaloneQuestionEvent | None
+) -> dict[str, Any]:
     return {
         "citations": [c.model_dump() for c in (Citation.of(x) for x in final.citations)],
         "awsomechat": {
             "answer": final.answer,
             "abstained": final.abstained,
+            # the question retrieval used: the last user message rewritten with the history, or as asked
+            "standalone_question": standalone.question if standalone else None,
+            "rewritten": standalone.rewritten if standalone else False,
             "sources": [s.model_dump() for s in sources],
             "session_id": str(final.session_id) if final.session_id else None,
             "message_id": str(final.message_id) if final.message_id else None,
@@ -207,8 +221,11 @@ async def _chunks(
 
     yield chunk({"role": "assistant", "content": ""})
     sources: list[Citation] = []
+    standalone: StandaloneQuestionEvent | None = None
     async for event in events(ctx, stream):
-        if isinstance(event, SourcesEvent):
+        if isinstance(event, StandaloneQuestionEvent):
+            standalone = event
+        elif isinstance(event, SourcesEvent):
             sources = [Citation.of(c) for c in event.sources]
         elif isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
@@ -217,7 +234,7 @@ async def _chunks(
             yield f"data: {json.dumps(err)}\n\n".encode()
             return
         elif isinstance(event, FinalEvent):
-            yield chunk({}, "stop", **_extension(event, sources))
+            yield chunk({}, "stop", **_extension(event, sources, standalone))
             if include_usage:
                 body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                         "choices": [], "usage": _usage(event)}  # fmt: skip

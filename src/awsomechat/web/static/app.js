@@ -29,6 +29,7 @@ class App {
   }
 
   async start() {
+    for (const el of document.querySelectorAll("[data-icon]")) el.prepend(icon(el.dataset.icon));
     this.initTheme();
     this.bindChrome();
     $("signin-form").addEventListener("submit", (ev) => {
