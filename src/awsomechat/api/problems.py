@@ -92,7 +92,7 @@ def problem_response(
         body["errors"] = errors
     if retry_after is not None:
         body["retry_after"] = retry_after
-    out_headers = {"X-Request-ID": request_id, **(headers or {})}
+    out_headers = dict(headers or {})  # X-Request-ID is added to every response by the middleware
     if status == 401:
         out_headers.setdefault("WWW-Authenticate", 'Bearer realm="awsomechat"')
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=out_headers)

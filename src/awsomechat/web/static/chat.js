@@ -177,7 +177,8 @@ export class ChatView {
     this.running = { controller, answer: turn.answer };
     this.setRunning(true);
     this.updateRegenerate();
-    turn.el.scrollIntoView({ block: "start" });
+    // Not scrollIntoView: it would also scroll the clipped frame around the conversation.
+    this.scroller.scrollTop = Math.max(0, turn.el.offsetTop - 12);
     const body = { message: question, profile: this.profile };
     if (this.sessionId) body.session_id = this.sessionId;
     const filters = this.filters.value();

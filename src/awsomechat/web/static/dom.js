@@ -76,8 +76,8 @@ export function icon(name, cls = "") {
 
 /** An icon-only button: the label is both the accessible name and the tooltip. */
 export function iconButton(name, label, attrs = {}) {
-  return h("button", { type: "button", class: `icon-btn ${attrs.class || ""}`.trim(), "aria-label": label,
-    title: label, ...attrs, }, icon(name));
+  return h("button", { type: "button", "aria-label": label, title: label, ...attrs,
+    class: `icon-btn ${attrs.class || ""}`.trim() }, icon(name));
 }
 
 // ------------------------------------------------------------------ announcements
