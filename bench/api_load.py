@@ -308,6 +308,11 @@ class Run:
             "retriever_total_ms": latency_summary(self.retriever_ms),
             "cpu": self.cpu,
         }
+        n = max(1, len(self.wall_ms))
+        fig["cpu_ms_per_request"] = {
+            "bench_process": round(self.cpu.get("bench_process_cpu_s", math.nan) * 1000 / n, 2),
+            "server": round(self.cpu.get("server_cpu_s", math.nan) * 1000 / n, 2),
+        }
         return fig
 
 
@@ -405,6 +410,11 @@ def _overhead(api: Run, local: Run) -> dict[str, float]:
         "p95_ms": round(a["p95_ms"] - b["p95_ms"], 2),
         "mean_ms": round(a["mean_ms"] - b["mean_ms"], 2),
         "req_per_s_ratio": round(a["req_per_s"] / b["req_per_s"], 3) if b["req_per_s"] else 0.0,
+        # Machine time per request (1 / throughput): what each request adds to the others' wait
+        # once the CPUs are saturated (Little's law: latency = clients x this).
+        "service_ms": round(1000 / a["req_per_s"] - 1000 / b["req_per_s"], 2)
+        if a["req_per_s"] and b["req_per_s"]
+        else math.nan,
         "inside_api_p50_ms": round(float(np.percentile(inside, 50)), 2) if inside else math.nan,
         "inside_api_p95_ms": round(float(np.percentile(inside, 95)), 2) if inside else math.nan,
     }
@@ -444,7 +454,7 @@ def run_query_part(
     }
     print(
         f"  {'run':<22} {'clients':>7} {'n':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}"
-        f" {'max ms':>8} {'errors':>6}   cpu s bench/server, machine busy"
+        f" {'max ms':>8} {'errors':>6}   CPU s bench/server, machine busy; CPU per request"
     )
     for name, run in runs.items():
         f = figs[name]
@@ -453,7 +463,8 @@ def run_query_part(
             f"  {run.label:<22} {f['clients']:>7} {f['n']:>6} {f['req_per_s']:>7.1f} {f['p50_ms']:>8.1f}"
             f" {f['p95_ms']:>8.1f} {f['mean_ms']:>8.1f} {f['max_ms']:>8.1f} {f['errors']:>6}"
             f"   {cpu['bench_process_cpu_s']:.0f}/{cpu['server_cpu_s']:.0f},"
-            f" {cpu['machine_busy_fraction']:.0%}"
+            f" {cpu['machine_busy_fraction']:.0%}; per request {f['cpu_ms_per_request']['bench_process']:.1f}"
+            f"/{f['cpu_ms_per_request']['server']:.1f} ms"
         )
     print()
     met: dict[str, bool] = {}
@@ -465,6 +476,7 @@ def run_query_part(
         inside = f"{o['inside_api_p50_ms']}/{o['inside_api_p95_ms']}"
         show(f"  inside the API p50/p95, {clients} client(s)", inside, "ms")
         show(f"  API / in-process req/s, {clients} client(s)", o["req_per_s_ratio"], "", digits=3)
+        show(f"  machine time per request, API - in-process, {clients}", o["service_ms"], "ms")
     errors = sum(f["errors"] for f in figs.values())
     met["no_errors"] = check("errors (all runs)", float(errors), "", 0, "<=", digits=0)
     for name, f in figs.items():
