@@ -145,7 +145,9 @@ def test_up_ingests_into_an_empty_store_then_reuses_it(env: dict[str, str], tmp_
     )
     (kb / "README.md").write_text("# About this sample\n\nNot a document to ingest.\n")
     small = {**env, "AWSOMECHAT_LLM__MODEL": "small", "AWSOMECHAT_LLM__MAX_ANSWER_TOKENS": "24"}
-    first = _cli(small, "up", "--no-serve", "--sample", str(kb), "--ask", "How do I add documents to a Kendra index?")
+    first = _cli(
+        small, "up", "--no-serve", "--sample", str(kb), "--ask", "How do I add documents to a Kendra index?"
+    )
     assert first.returncode == 0, first.stderr
     assert "store is empty" in first.stdout and "1 added" in first.stdout
     assert "Adding documents" in first.stdout  # the sample search found it

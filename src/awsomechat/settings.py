@@ -42,6 +42,9 @@ class DatabaseSettings(BaseModel):
     pool_min: int = Field(default=1, ge=1)
     pool_max: int = Field(default=8, ge=1)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    checkout_timeout_s: float = Field(
+        default=5.0, gt=0, description="longest wait for a pooled connection before a request fails (503)"
+    )
     hnsw_m: int = Field(default=16, ge=4, le=100)
     hnsw_ef_construction: int = Field(default=200, ge=8, le=1000)
     hnsw_ef_search: int = Field(default=200, ge=1, le=1000)

@@ -28,7 +28,9 @@ FINANCE_DOCS = {
 
 def seed(c: Container) -> None:
     ingest_texts(c, PUBLIC_DOCS, attributes={"service": "aws"})
-    ingest_texts(c, FINANCE_DOCS, groups=("finance",), attributes={"team": "finance"}, source="test://finance")
+    ingest_texts(
+        c, FINANCE_DOCS, groups=("finance",), attributes={"team": "finance"}, source="test://finance"
+    )
 
 
 @pytest.fixture(scope="module")

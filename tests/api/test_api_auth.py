@@ -59,7 +59,10 @@ def test_conversations_are_private_even_by_guessed_ids(server: LiveServer, keys:
             bob.delete(f"/v1/sessions/{sid}"),
             bob.post(f"/v1/messages/{mid}/feedback", json={"rating": -1}),
             bob.post("/v1/chat", json={"message": "and then?", "session_id": sid, "stream": False}),
-            bob.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}], "session_id": sid}),
+            bob.post(
+                "/v1/chat/completions",
+                json={"messages": [{"role": "user", "content": "x"}], "session_id": sid},
+            ),
         ]
         for r in attempts:
             assert r.status_code == 404, (r.request.method, r.request.url, r.text)
@@ -82,7 +85,11 @@ def test_documents_outside_the_callers_groups_are_invisible(server: LiveServer, 
         hits = bob.post("/v1/query", json={"query": PAYROLL_Q, "page_size": 100}).json()["results"]
         assert all(h["source"] != "test://finance" for h in hits)
         narrowed = bob.post(
-            "/v1/query", json={"query": PAYROLL_Q, "filters": [{"field": "source", "op": "eq", "value": "test://finance"}]}
+            "/v1/query",
+            json={
+                "query": PAYROLL_Q,
+                "filters": [{"field": "source", "op": "eq", "value": "test://finance"}],
+            },
         )
         assert narrowed.json()["results"] == []
         answer = bob.post("/v1/chat", json={"message": PAYROLL_Q, "stream": False}).json()
@@ -92,13 +99,17 @@ def test_documents_outside_the_callers_groups_are_invisible(server: LiveServer, 
         assert finance_doc.id not in {d["id"] for d in docs}
         assert bob.get(f"/v1/documents/{finance_doc.id}").status_code == 404
         assert "test://finance" not in str(bob.get("/v1/facets").json())
-        completion = bob.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": PAYROLL_Q}]})
+        completion = bob.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": PAYROLL_Q}]}
+        )
         assert "Payroll" not in str(completion.json()["awsomechat"]["sources"])
 
 
 def test_admin_routes_need_the_admin_flag(server: LiveServer, keys: dict[str, str]) -> None:
     with server.client(keys["alice"]) as alice:
-        up = alice.post("/v1/documents", files=[("files", ("x.md", b"# X\n\nSome text here.\n", "text/markdown"))])
+        up = alice.post(
+            "/v1/documents", files=[("files", ("x.md", b"# X\n\nSome text here.\n", "text/markdown"))]
+        )
         assert up.status_code == 403 and "administrator" in up.json()["detail"]
         assert alice.delete("/v1/documents/1").status_code == 403
 

@@ -38,7 +38,8 @@ def test_json_mode_and_session_follow_up(server: LiveServer) -> None:
         assert first.status_code == 200, first.text
         sid = first.json()["session_id"]
         second = c.post(
-            "/v1/chat", json={"message": "And what about container images?", "session_id": sid, "stream": False}
+            "/v1/chat",
+            json={"message": "And what about container images?", "session_id": sid, "stream": False},
         )
         assert second.status_code == 200, second.text
         assert second.json()["session_id"] == sid
@@ -50,7 +51,9 @@ def test_json_mode_and_session_follow_up(server: LiveServer) -> None:
 
 def test_question_outside_the_documents_abstains_with_closest_sources(server: LiveServer) -> None:
     with server.client(server.admin_key) as c:
-        r = c.post("/v1/chat", json={"message": "Who won the 1998 football world cup final?", "stream": False})
+        r = c.post(
+            "/v1/chat", json={"message": "Who won the 1998 football world cup final?", "stream": False}
+        )
     body = r.json()
     assert r.status_code == 200 and body["abstained"] is True
     assert body["citations"] == [] and "do not cover" in body["answer"]
@@ -90,7 +93,8 @@ def test_invalid_requests_name_the_field(server: LiveServer) -> None:
             "profile": c.post("/v1/chat", json={"message": "hi", "profile": "pirate"}),
             "message": c.post("/v1/chat", json={"message": "x" * 9000}),
             "filters[0]": c.post(
-                "/v1/chat", json={"message": "hi", "filters": [{"field": "bad field!", "op": "eq", "value": 1}]}
+                "/v1/chat",
+                json={"message": "hi", "filters": [{"field": "bad field!", "op": "eq", "value": 1}]},
             ),
             "session_id": c.post("/v1/chat", json={"message": "hi", "session_id": "not-a-uuid"}),
             "stream": c.post("/v1/chat", json={"message": "hi", "stream": "maybe"}),
@@ -99,7 +103,9 @@ def test_invalid_requests_name_the_field(server: LiveServer) -> None:
             assert r.status_code == 422, (field, r.text)
             assert r.headers["content-type"] == "application/problem+json"
             assert any(e["field"].startswith(field) for e in r.json()["errors"]), (field, r.json())
-        missing = c.post("/v1/chat", json={"message": "hi", "session_id": "5b0c9c3e-1f7e-4f43-9d7b-3c3b0c4a7e10"})
+        missing = c.post(
+            "/v1/chat", json={"message": "hi", "session_id": "5b0c9c3e-1f7e-4f43-9d7b-3c3b0c4a7e10"}
+        )
         assert missing.status_code == 404 and missing.json()["request_id"]
 
 

@@ -38,7 +38,9 @@ def _poll(c: httpx.Client, job_id: str, timeout: float = 120) -> dict[str, Any]:
 
 def _state(s: LiveServer) -> tuple[int, int]:
     with s.container.database.pool.connection() as conn:
-        row = conn.execute("SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM ingest_jobs)").fetchone()
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM ingest_jobs)"
+        ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 
@@ -57,7 +59,9 @@ def test_upload_runs_a_job_then_answers_cite_the_document(docs_server: LiveServe
         assert r.json()["total"] == 2 and r.json()["status"] in ("queued", "running", "succeeded")
         job = _poll(c, r.json()["id"])
         assert job["status"] == "succeeded" and job["done"] == 2
-        assert {f["status"] for f in job["files"]} == {"added"} and all(f["document_id"] for f in job["files"])
+        assert {f["status"] for f in job["files"]} == {"added"} and all(
+            f["document_id"] for f in job["files"]
+        )
         doc = c.get(f"/v1/documents/{job['files'][0]['document_id']}", params={"passages": "true"}).json()
         assert doc["title"] == "Glacier retrieval" and doc["uri"] == "upload://uploads/glacier.md"
         assert doc["attributes"] == {"team": "storage", "year": 2026} and doc["groups"] == ["ops", "storage"]
@@ -65,13 +69,19 @@ def test_upload_runs_a_job_then_answers_cite_the_document(docs_server: LiveServe
         listed = c.get("/v1/documents", params={"q": "glacier"}).json()["documents"]
         assert [d["title"] for d in listed] == ["Glacier retrieval"]
         answer = c.post(
-            "/v1/chat", json={"message": "How fast do expedited retrievals from the Zorblax vault finish?", "stream": False}
+            "/v1/chat",
+            json={
+                "message": "How fast do expedited retrievals from the Zorblax vault finish?",
+                "stream": False,
+            },
         ).json()
         assert answer["sources"][0]["title"] == "Glacier retrieval"
         facets = c.get("/v1/facets").json()
         assert {"value": "storage", "count": 2} in facets["attributes"]["team"]
         # The same name again is a new version of that document, not a second one.
-        again = c.post("/v1/documents", files=[("files", ("glacier.md", GLACIER + b"\nUpdated.\n", "text/markdown"))])
+        again = c.post(
+            "/v1/documents", files=[("files", ("glacier.md", GLACIER + b"\nUpdated.\n", "text/markdown"))]
+        )
         assert _poll(c, again.json()["id"])["files"][0]["status"] == "updated"
         assert len(c.get("/v1/documents", params={"q": "glacier"}).json()["documents"]) == 1
 
@@ -81,7 +91,12 @@ def test_group_restricted_upload_is_invisible_to_other_groups(docs_server: LiveS
     with docs_server.client(docs_server.admin_key) as admin, docs_server.client(outsider) as other:
         up = admin.post(
             "/v1/documents",
-            files=[("files", ("secret.md", b"# Merger plan\n\nThe Wombat merger closes in March.\n", "text/markdown"))],
+            files=[
+                (
+                    "files",
+                    ("secret.md", b"# Merger plan\n\nThe Wombat merger closes in March.\n", "text/markdown"),
+                )
+            ],
             data={"groups": "board"},
             params={"wait": "true"},
         )
@@ -96,7 +111,11 @@ def test_group_restricted_upload_is_invisible_to_other_groups(docs_server: LiveS
 @pytest.mark.parametrize(
     ("files", "status", "needle"),
     [
-        ([("evil.exe", b"MZ\x90\x00\x03" + bytes(200), "application/octet-stream")], 415, "unsupported file type"),
+        (
+            [("evil.exe", b"MZ\x90\x00\x03" + bytes(200), "application/octet-stream")],
+            415,
+            "unsupported file type",
+        ),
         ([("fake.pdf", b"this is not a pdf at all", "application/pdf")], 415, "not a PDF"),
         ([("image.md", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "text/markdown")], 415, "binary"),
         ([("big.md", b"# Big\n\n" + b"word " * 20_000, "text/markdown")], 413, "limit per file"),

@@ -71,7 +71,9 @@ def test_full_answer_queue_refuses_at_once_with_503(limited: LiveServer) -> None
 def test_oversized_body_is_refused_before_it_is_read(limited: LiveServer) -> None:
     key = limited.create_user("verbose")
     with limited.client(key) as c:
-        r = c.post("/v1/query", json={"query": "x" * 1500, "filters": [{"field": "title", "value": "y" * 5000}]})
+        r = c.post(
+            "/v1/query", json={"query": "x" * 1500, "filters": [{"field": "title", "value": "y" * 5000}]}
+        )
         assert r.status_code == 413
         assert r.headers["content-type"] == "application/problem+json"
         assert "4 KiB" in r.json()["detail"] and r.json()["request_id"]

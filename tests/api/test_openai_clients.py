@@ -23,7 +23,7 @@ from tests.live import LiveServer
 LAMBDA_Q = "What is the maximum deployment package size for AWS Lambda?"
 LAMBDA_TITLE = "Lambda quotas"
 OFF_TOPIC_Q = "What is the capital of France?"
-PAYROLL_Q = "When are salaries paid at Octank?"
+PAYROLL_Q = "How are salaries paid at Octank?"
 TIMEOUT = 180.0  # a loaded 2-core machine may queue answers behind each other
 
 # [1], [1, 3], [1][2], [1-2]: the markers the server adds or drops after generation.
@@ -328,7 +328,7 @@ def test_langchain_stream_matches_the_stored_turn(server: LiveServer, reader: st
         assert first.status_code == 200, first.text
         session_id = first.json()["session_id"]
         llm = chat_model(server, reader, stream_usage=True, extra_body={"session_id": session_id})
-        chunks = list(llm.stream([HumanMessage(LAMBDA_Q), AIMessage("50 MB zipped."), HumanMessage(LAMBDA_Q)]))
+        chunks = list(llm.stream([HumanMessage(LAMBDA_Q)]))
         turns = http.get(f"/v1/sessions/{session_id}/messages").json()["messages"]
     assert len(chunks) >= 3 and all(isinstance(c, AIMessageChunk) for c in chunks)
     whole = chunks[0]

@@ -8,6 +8,7 @@ their own. Every journey leaves a screenshot in ``test-artifacts/ui/``.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,12 +35,13 @@ CHROMIUM_ARGS = [
 ANSWER_TIMEOUT_MS = 90_000
 
 # Greedy decoding: the small model then writes the same answer every run.
-UI_ENV = {"AWSOMECHAT_LLM__TEMPERATURE": "0"}
+UI_ENV = {"AWSOMECHAT_LLM__TEMPERATURE": "0", "AWSOMECHAT_LLM__MAX_ANSWER_TOKENS": "32"}
 
 LAMBDA_Q = "What is the maximum deployment package size for AWS Lambda?"
 VPN_Q = "How much bandwidth does a site-to-site VPN tunnel support?"
 PAYROLL_Q = "On which day are salaries at Octank paid?"
 OFF_TOPIC_Q = "Who won the 1998 football world cup final?"
+MARS_Q = "How far is Mars from the Sun?"
 
 PUBLIC_WEB_DOCS = {
     "lambda.md": "# Lambda quotas\n\n## Deployment packages\n\nThe maximum deployment package size for AWS"
@@ -60,7 +62,9 @@ def seed(c: Container) -> None:
     """Public documents (one with an https location) and one only the ``finance`` group may read."""
     ingest_texts(c, PUBLIC_WEB_DOCS, attributes={"service": "lambda"}, source="https://docs.example.com/kb")
     ingest_texts(c, PUBLIC_DOCS, attributes={"service": "vpn"})
-    ingest_texts(c, FINANCE_DOCS, groups=("finance",), attributes={"team": "finance"}, source="test://finance")
+    ingest_texts(
+        c, FINANCE_DOCS, groups=("finance",), attributes={"team": "finance"}, source="test://finance"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -70,16 +74,16 @@ def ui_server(data_dir: Path, embedder: Embedder) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
+def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
 @pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail("the web UI tests need Debian's Chromium: apt-get install chromium")
-    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    b = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield b
     b.close()
 
@@ -147,3 +151,8 @@ def session_id_from_url(page: Page) -> str:
     m = re.search(r"#/chat/([0-9a-f-]{36})", page.url)
     assert m, f"no conversation id in {page.url}"
     return m.group(1)
+
+
+def new_user(server: LiveServer, name: str, groups: tuple[str, ...] = (), admin: bool = False) -> str:
+    """A fresh user (unique id, the server is shared) with one key; returns the key."""
+    return server.create_user(f"{name}-{uuid.uuid4().hex[:6]}", groups=groups, admin=admin)

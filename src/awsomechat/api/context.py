@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -22,6 +23,15 @@ class ApiContext:
     container: Container
     metrics: Metrics
     gate: GenerationGate
+    # After the database failed a request, requests fail fast (503) for a moment instead of each
+    # waiting the pool's checkout timeout; the first request after the pause probes again.
+    db_failed_at: float = -1e9
+
+    def database_failed(self) -> None:
+        self.db_failed_at = time.monotonic()
+
+    def database_recently_failed(self, pause_s: float = 2.0) -> bool:
+        return time.monotonic() - self.db_failed_at < pause_s
 
     @cached_property
     def keys(self) -> PgKeyStore:

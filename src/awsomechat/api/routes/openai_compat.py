@@ -7,18 +7,24 @@ and the turn is saved there). Citations travel in the extension field ``citation
 ``awsomechat``), which the official client exposes through ``model_extra``. System messages are
 ignored: the grounding prompt of the chosen profile is the system prompt.
 
+Errors stay RFC 9457 problem documents and also carry OpenAI's ``error`` object (``message``,
+``type``, ``code``, ``param``), which is where OpenAI clients look for the message and code.
+
 Model names: ``awsomechat`` (the chat profile) and ``awsomechat-<profile>`` for others.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Literal
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from awsomechat.api.chat_bridge import checked_request, conditions, events, start_stream
@@ -34,8 +40,62 @@ from awsomechat.chat.events import (
 )
 from awsomechat.errors import ValidationFailedError
 
-router = APIRouter(tags=["openai"])
 MODEL_PREFIX = "awsomechat"
+
+_ERROR_CODES = {
+    401: "invalid_api_key", 403: "permission_denied", 404: "not_found", 429: "rate_limit_exceeded",
+}  # fmt: skip
+
+
+def _openai_error(body: dict[str, Any], status: int) -> dict[str, Any]:
+    """OpenAI's ``error`` object for a problem document."""
+    code = str(body.get("type", "")).rsplit("/", 1)[-1]
+    if not code or code.isdigit():
+        code = _ERROR_CODES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    errors = body.get("errors") or []
+    return {
+        "message": str(body.get("detail", "")),
+        "type": "server_error" if status >= 500 else "rate_limit_error" if status == 429
+        else "invalid_request_error",
+        "code": code.replace("-", "_"),
+        "param": errors[0].get("field") if errors and isinstance(errors[0], dict) else None,
+    }  # fmt: skip
+
+
+class _OpenAIErrorsRoute(APIRoute):
+    """Renders errors with the app's problem handlers, then adds OpenAI's ``error`` member."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except Exception as exc:
+                handlers = request.app.exception_handlers
+                handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+                if handler is None:
+                    raise
+                response = handler(request, exc)
+                if inspect.isawaitable(response):
+                    response = await response
+                if not isinstance(response, JSONResponse):
+                    return response  # type: ignore[no-any-return]
+                body = json.loads(bytes(response.body))
+                if not isinstance(body, dict) or "error" in body:
+                    return response
+                body["error"] = _openai_error(body, response.status_code)
+                headers = {
+                    k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+                }
+                return JSONResponse(
+                    body, status_code=response.status_code, headers=headers, media_type=response.media_type
+                )
+
+        return route
+
+
+router = APIRouter(tags=["openai"], route_class=_OpenAIErrorsRoute)
 
 
 class ContentPart(BaseModel):

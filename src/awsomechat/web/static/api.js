@@ -71,7 +71,7 @@ export function describeError(err) {
     case "rate":
       return `Too many requests.${wait}`;
     case "busy":
-      return `${detail || "The service is busy."}${wait}`;
+      return `The server cannot answer right now${detail ? `: ${detail.replace(/[.\s]+$/, "")}` : ""}.${wait}`;
     case "stream":
       return detail || "The answer stopped unexpectedly.";
     default:
