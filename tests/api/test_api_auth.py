@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, launch
 
 PAYROLL_Q = "When are salaries paid at Octank?"
 
@@ -138,3 +138,20 @@ def _admin():  # type: ignore[no-untyped-def]
     from awsomechat.types import AccessScope
 
     return AccessScope.admin()
+
+
+def test_local_mode_serves_loopback_callers_without_a_key(server: LiveServer) -> None:
+    proc, url = launch({**server.env, "AWSOMECHAT_API__LOCAL_MODE": "true"}, server.log_path)
+    try:
+        assert httpx.get(f"{url}/v1/info").json()["local_mode"] is True
+        me = httpx.get(f"{url}/v1/me").json()
+        assert me == {"user_id": "local", "groups": [], "admin": True, "local_mode": True}
+        answer = httpx.post(f"{url}/v1/chat", json={"message": PAYROLL_Q, "stream": False}, timeout=120)
+        assert answer.status_code == 200
+        # A key still identifies its own user in local mode, and a bad key is still refused.
+        bob = httpx.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {server.admin_key}"}).json()
+        assert bob["user_id"] == "admin" and bob["local_mode"] is False
+        assert httpx.get(f"{url}/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -124,3 +124,22 @@ def test_disconnecting_stops_generation_and_stores_nothing(server: LiveServer) -
         assert again.status_code == 200 and time.monotonic() - t0 < 60
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'awsomechat_answers_total{outcome="cancelled"}' in metrics
+
+
+def test_metrics_count_requests_tokens_and_timings(server: LiveServer) -> None:
+    with server.client(server.admin_key) as c:
+        assert c.post("/v1/chat", json={"message": LAMBDA_Q, "stream": False}).status_code == 200
+        assert c.post("/v1/query", json={"query": "VPN bandwidth"}).status_code == 200
+    text = httpx.get(f"{server.url}/metrics").text
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert samples['awsomechat_http_requests_total{method="POST",route="/v1/chat",status="200"}'] >= 1
+    assert samples['awsomechat_tokens_total{kind="completion"}'] > 0
+    assert samples["awsomechat_time_to_first_token_seconds_count"] >= 1
+    assert samples['awsomechat_retrieval_seconds_count{endpoint="query"}'] >= 1
+    assert samples['awsomechat_answers_total{outcome="answered"}'] >= 1
+    assert "awsomechat_generation_queue_depth" in samples
+    assert 'awsomechat_http_request_seconds_bucket{le="0.1",method="POST",route="/v1/query"}' in samples

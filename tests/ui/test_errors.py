@@ -54,7 +54,10 @@ def keyed_page(server: LiveServer, new_context: Callable[..., BrowserContext]) -
 
     def make(key: str) -> Page:
         ctx = new_context()
-        ctx.add_init_script(f"sessionStorage.setItem('awsomechat.apiKey', {json.dumps(key)})")
+        ctx.add_init_script(
+            f"if (location.origin === {json.dumps(server.url)})"
+            f" sessionStorage.setItem('awsomechat.apiKey', {json.dumps(key)})"
+        )
         page = ctx.new_page()
         page.goto(server.url)
         expect(page.get_by_role("textbox", name="Message")).to_be_visible()
@@ -106,7 +109,7 @@ def test_rate_limit_says_when_to_try_again(server: LiveServer, keyed_page: Calla
 
 def test_busy_server_says_when_to_try_again(server: LiveServer, keyed_page: Callable[[str], Page]) -> None:
     page = keyed_page(new_user(server, "bea"))
-    generating = threading.Event()
+    generating, done = threading.Event(), threading.Event()
 
     def occupy() -> None:  # another user's long answer holds the only generation slot
         with (
@@ -116,6 +119,8 @@ def test_busy_server_says_when_to_try_again(server: LiveServer, keyed_page: Call
             for line in r.iter_lines():
                 if line.startswith("event: token"):
                     generating.set()
+                if done.is_set():
+                    break  # hang up: the server stops that answer
 
     worker = threading.Thread(target=occupy)
     worker.start()
@@ -130,6 +135,7 @@ def test_busy_server_says_when_to_try_again(server: LiveServer, keyed_page: Call
         expect(last_answer(page).locator(".msg-status")).to_contain_text("queue is full")
         shot(page, "error-busy")
     finally:
+        done.set()
         worker.join(120)
 
 
