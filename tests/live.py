@@ -51,7 +51,7 @@ class LiveServer:
 
     @property
     def keys(self) -> PgKeyStore:
-        return PgKeyStore(self.container.database)
+        return self.container.keys
 
     def create_user(self, name: str, groups: tuple[str, ...] = (), admin: bool = False) -> str:
         """A new user with one API key; returns the key."""

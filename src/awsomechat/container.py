@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING
 from awsomechat.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from awsomechat.auth.keys_pg import PgKeyStore
     from awsomechat.chat.memory_pg import PgConversationStore
     from awsomechat.chat.service import ChatService
+    from awsomechat.ingest.jobs import IngestJobRunner
+    from awsomechat.ingest.jobs_pg import PgJobStore
     from awsomechat.ingest.pipeline import IngestionService
     from awsomechat.retrieval.hybrid import HybridRetriever
     from awsomechat.retrieval.reindex import Reindexer
@@ -155,7 +158,27 @@ class Container:
             profiles_from_settings(s.profiles),
         )
 
+    @cached_property
+    def keys(self) -> PgKeyStore:
+        from awsomechat.auth.keys_pg import PgKeyStore
+
+        return PgKeyStore(self.database)
+
+    @cached_property
+    def jobs(self) -> PgJobStore:
+        from awsomechat.ingest.jobs_pg import PgJobStore
+
+        return PgJobStore(self.database)
+
+    @cached_property
+    def ingest_jobs(self) -> IngestJobRunner:
+        from awsomechat.ingest.jobs import IngestJobRunner
+
+        return IngestJobRunner(self.jobs, self.ingestion, self.documents)
+
     def close(self) -> None:
+        if "ingest_jobs" in self.__dict__:
+            self.ingest_jobs.close()
         if "database" in self.__dict__:
             self.database.close()
 

@@ -204,7 +204,7 @@ def test_multi_turn_messages_use_the_history(client: OpenAI) -> None:
         {"role": "user", "content": follow_up},
     ]
     r = client.chat.completions.create(model="awsomechat", messages=history)
-    citations, ext = extension(r)
+    _, ext = extension(r)
     assert (r.choices[0].message.content or "").strip()
     assert ext["abstained"] is False
     # The follow-up leans on the conversation, so it was rewritten with the history before retrieval.
@@ -248,15 +248,18 @@ def test_unknown_model_is_not_found(client: OpenAI, stream: bool) -> None:
             model="gpt-17-ultra", messages=[{"role": "user", "content": LAMBDA_Q}], stream=stream
         )
     assert exc.value.status_code == 404
+    # Still a problem document, with OpenAI's `error` object where the client reads message and code.
     assert exc.value.response.headers["content-type"].startswith("application/problem+json")
     assert "gpt-17-ultra" in exc.value.message
+    assert exc.value.code == "model_not_found" and exc.value.param == "model"
 
 
 def test_bad_key_is_an_authentication_error(server: LiveServer) -> None:
     with OpenAI(base_url=server.url + "/v1", api_key="awc_bogus_key", timeout=TIMEOUT, max_retries=0) as bad:
         with pytest.raises(openai.AuthenticationError) as exc:
             bad.chat.completions.create(model="awsomechat", messages=[{"role": "user", "content": LAMBDA_Q}])
-        assert exc.value.status_code == 401
+        assert exc.value.status_code == 401 and exc.value.code == "invalid_api_key"
+        assert "key" in exc.value.message.lower()
         assert exc.value.response.headers.get("www-authenticate", "").startswith("Bearer")
         with pytest.raises(openai.AuthenticationError):
             bad.models.list()
@@ -277,6 +280,8 @@ def test_unanswerable_message_lists_are_rejected(client: OpenAI, messages: Any) 
         client.chat.completions.create(model="awsomechat", messages=messages)
     assert exc.value.response.headers["content-type"].startswith("application/problem+json")
     assert any(e["field"].startswith("messages") for e in exc.value.response.json()["errors"])
+    assert exc.value.param is not None and exc.value.param.startswith("messages")
+    assert exc.value.message != "Error code: 422"  # the reason reaches the caller
 
 
 def test_session_extension_continues_a_stored_conversation(

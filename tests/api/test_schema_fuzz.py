@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,43 @@ def verify(case: Any, response: Any) -> None:
             assert "event: final" in text, text[-2000:]
 
 
+@pytest.fixture(scope="module")
+def turn(fuzz_server: LiveServer) -> dict[str, Any]:
+    """A stored (abstained, so model-free) turn of the admin: a session and a message to act on."""
+    with fuzz_server.client(fuzz_server.admin_key) as http:
+        r = http.post("/v1/chat", json={"message": "zebra xylophone quartz", "stream": False})
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+@pytest.fixture(scope="module")
+def real_ids(fuzz_server: LiveServer, turn: dict[str, Any]) -> dict[str, str]:
+    """Ids of resources that exist, so that fuzzed bodies and queries reach more than a 404."""
+    with fuzz_server.client(fuzz_server.admin_key) as http:
+        r = http.post(
+            "/v1/documents",
+            params={"wait": "true"},
+            files={"files": ("fuzz.md", b"# Fuzz\n\nA document uploaded before fuzzing.")},
+        )
+    assert r.status_code == 202, r.text
+    return {"session_id": turn["session_id"], "message_id": turn["message_id"], "job_id": r.json()["id"]}
+
+
+def use_real_ids(case: Any, ids: dict[str, str]) -> None:
+    """Replace well-formed generated ids with existing ones (malformed ones stay, to be refused).
+    Not for DELETE: the first example would delete what the following ones need."""
+    if case.method.upper() == "DELETE":
+        return
+    for name, value in list((case.path_parameters or {}).items()):
+        if name in ids:
+            try:
+                uuid.UUID(str(value))
+            except ValueError:
+                continue
+            case.path_parameters[name] = ids[name]
+
+
 def test_served_schema_is_the_fuzzed_one(fuzz_server: LiveServer) -> None:
     assert httpx.get(fuzz_server.url + "/openapi.json", timeout=60).json() == OPENAPI
 
@@ -118,33 +156,61 @@ def test_served_schema_is_the_fuzzed_one(fuzz_server: LiveServer) -> None:
     database=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-def test_api_operations(case: Any, fuzz_server: LiveServer) -> None:
+def test_api_operations(case: Any, fuzz_server: LiveServer, real_ids: dict[str, str]) -> None:
     # Examples, coverage and fuzzing phases, positive and negative data. Nothing is excluded; the
     # model-running operations get MODEL_EXAMPLES fuzzing examples (see CONFIG).
+    use_real_ids(case, real_ids)
     verify(case, case.call(**call_kwargs(fuzz_server)))
 
 
-def test_stateful_links(fuzz_server: LiveServer) -> None:
-    """Sequences of calls following the links Schemathesis infers (a session from /v1/chat renamed,
-    read, rated and deleted; a job from an upload polled...)."""
+NUL = "a\x00b"  # PostgreSQL text cannot hold U+0000: such input must be refused (422), not stored
+UPLOAD_WITH_NUL_ATTRIBUTE = {
+    "files": {"files": ("n.md", b"# N\n\nA document with a NUL in an attribute value.")},
+    "data": {"attributes": '{"k": "a\\u0000b"}'},
+}
 
-    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
-        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return call_kwargs(fuzz_server)
 
-        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
-            verify(case, response)
-
-    Workflow.run(
-        settings=hypothesis.settings(
-            max_examples=15,
-            stateful_step_count=6,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
-    )
+@pytest.mark.parametrize(
+    "method, path, kwargs",
+    [
+        ("GET", "/v1/documents", {"params": {"q": NUL}}),
+        ("GET", "/v1/documents", {"params": {"source": NUL}}),
+        ("POST", "/v1/query", {"json": {"query": NUL}}),
+        ("POST", "/v1/chat", {"json": {"message": f"zebra {NUL}", "stream": False}}),
+        ("POST", "/v1/chat", {"json": {"message": f"zebra {NUL}", "stream": True}}),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"json": {"messages": [{"role": "user", "content": f"zebra {NUL}"}], "session_id": "{session}"}},
+        ),
+        ("PATCH", "/v1/sessions/{session}", {"json": {"title": NUL}}),
+        ("POST", "/v1/messages/{message}/feedback", {"json": {"rating": 1, "comment": NUL}}),
+        ("POST", "/v1/documents", UPLOAD_WITH_NUL_ATTRIBUTE),
+    ],
+    ids=[
+        "documents-q", "documents-source", "query", "chat", "chat-stream", "completions-session",
+        "session-title", "feedback-comment", "upload-attribute",
+    ],
+)  # fmt: skip
+def test_nul_characters_are_refused_cleanly(
+    fuzz_server: LiveServer, turn: dict[str, Any], method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    """Examples the fuzzer finds only by chance (it does send U+0000): pinned here."""
+    ids = {"session": turn["session_id"], "message": turn["message_id"]}
+    path = path.format(**ids)
+    if "json" in kwargs and kwargs["json"].get("session_id") == "{session}":
+        kwargs = {"json": {**kwargs["json"], "session_id": ids["session"]}}
+    # A fresh connection each time: after an unhandled error the server drops the keep-alive one.
+    headers = {"Authorization": f"Bearer {fuzz_server.admin_key}", "Connection": "close"}
+    with httpx.Client(base_url=fuzz_server.url, headers=headers, timeout=TIMEOUT) as http:
+        r = http.request(method, path, **kwargs)
+    assert r.status_code < 500, f"{method} {path} -> {r.status_code}: {r.text[:500]}"
+    rid = r.headers.get("x-request-id")
+    if r.status_code >= 400:
+        assert r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert r.json()["request_id"] == rid
+    elif r.headers["content-type"].startswith("text/event-stream"):
+        assert "event: error" not in r.text and 'data: {"error"' not in r.text, r.text[-1000:]
 
 
 def test_server_log_has_no_unhandled_errors(fuzz_server: LiveServer) -> None:

@@ -49,9 +49,9 @@ def test_no_serious_accessibility_violations(ui_server: LiveServer, page: Page, 
     assert serious_violations(page) == [], "citation dialog"
     page.keyboard.press("Escape")
 
-    page.get_by_role("link", name="Documents").click()
+    page.get_by_role("link", name="Documents", exact=True).click()
     expect(page.locator("#doc-rows tr")).not_to_have_count(0)
     assert serious_violations(page) == [], "documents view"
 
-    page.get_by_role("link", name="Reply").click()
+    page.get_by_role("link", name="Reply", exact=True).click()
     assert serious_violations(page) == [], "reply view"

@@ -250,7 +250,7 @@ def test_reply_drafting_gives_a_grounded_draft_to_copy(
 ) -> None:
     page = new_context(permissions=["clipboard-read", "clipboard-write"]).new_page()
     sign_in(page, ui_server, new_user(ui_server, "rita"))
-    page.get_by_role("link", name="Reply").click()
+    page.get_by_role("link", name="Reply", exact=True).click()
     expect(page.get_by_role("heading", name="Draft a reply")).to_be_visible()
     page.get_by_label("Customer e-mail").fill(
         "Hello support,\n\nwhat is the maximum deployment package size for AWS Lambda, zipped and"

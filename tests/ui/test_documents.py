@@ -34,7 +34,7 @@ def test_restricted_upload_is_cited_for_admin_and_invisible_to_others(
     ui_server: LiveServer, page: Page, new_context: Callable[..., BrowserContext]
 ) -> None:
     sign_in(page, ui_server, ui_server.admin_key)
-    page.get_by_role("link", name="Documents").click()
+    page.get_by_role("link", name="Documents", exact=True).click()
 
     page.evaluate(DROP_FILE, ["octank-bonus.md", BONUS_MD])
     page.locator("#file-input").set_input_files(
@@ -67,7 +67,7 @@ def test_restricted_upload_is_cited_for_admin_and_invisible_to_others(
     shot(page, "documents-upload")
 
     # The administrator's answer now cites the uploaded document.
-    page.get_by_role("link", name="Chat").click()
+    page.get_by_role("link", name="Chat", exact=True).click()
     answer = ask(page, BONUS_Q)
     assert "Octank bonus pool" in source_titles(answer)
     answer.locator(".source-chip", has_text="Octank bonus pool").click()
@@ -90,7 +90,7 @@ def test_document_list_search_and_delete(ui_server: LiveServer, page: Page) -> N
     ingest_texts(ui_server.container, {"zephyr.md": "# Zephyr runbook\n\nRestart the zephyr queue nightly.\n"},
                  source="test://ops")  # fmt: skip
     sign_in(page, ui_server, ui_server.admin_key)
-    page.get_by_role("link", name="Documents").click()
+    page.get_by_role("link", name="Documents", exact=True).click()
     rows = page.locator("#doc-rows tr")
     expect(rows).not_to_have_count(0)
     page.get_by_label("Search documents").fill("zephyr")

@@ -28,7 +28,7 @@ def test_wrong_key_is_refused_and_right_key_gets_in(ui_server: LiveServer, page:
     page.keyboard.press("Enter")
     expect(page.get_by_role("textbox", name="Message")).to_be_visible()
     expect(page.locator("#who")).to_have_text(name)
-    expect(page.get_by_role("link", name="Documents")).to_be_hidden()  # not an administrator
+    expect(page.get_by_role("link", name="Documents", exact=True)).to_be_hidden()  # not an administrator
     assert page.evaluate("sessionStorage.getItem('awsomechat.apiKey')") == key
     shot(page, "signin-in")
 
@@ -46,7 +46,7 @@ def test_wrong_key_is_refused_and_right_key_gets_in(ui_server: LiveServer, page:
 
 def test_admin_sees_the_documents_view(ui_server: LiveServer, page: Page) -> None:
     sign_in(page, ui_server, ui_server.admin_key)
-    page.get_by_role("link", name="Documents").click()
+    page.get_by_role("link", name="Documents", exact=True).click()
     expect(page.get_by_role("heading", name="Documents", level=1)).to_be_visible()
     expect(page.locator("#doc-rows tr")).not_to_have_count(0)
 

@@ -73,7 +73,6 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_warm, args=(ctx,), name="warm-up", daemon=True).start()
         yield
-        ctx.close()
         if own_container:
             ctx.container.close()
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cached_property
 
 from fastapi import Request
 
 from awsomechat.api.gate import GenerationGate
 from awsomechat.api.metrics import Metrics
-from awsomechat.auth.keys_pg import PgKeyStore
 from awsomechat.container import Container
-from awsomechat.ingest.jobs import IngestJobRunner
-from awsomechat.ingest.jobs_pg import PgJobStore
 from awsomechat.settings import Settings
 
 
@@ -32,22 +28,6 @@ class ApiContext:
 
     def database_recently_failed(self, pause_s: float = 2.0) -> bool:
         return time.monotonic() - self.db_failed_at < pause_s
-
-    @cached_property
-    def keys(self) -> PgKeyStore:
-        return PgKeyStore(self.container.database)
-
-    @cached_property
-    def jobs(self) -> PgJobStore:
-        return PgJobStore(self.container.database)
-
-    @cached_property
-    def job_runner(self) -> IngestJobRunner:
-        return IngestJobRunner(self.jobs, self.container.ingestion, self.container.documents)
-
-    def close(self) -> None:
-        if "job_runner" in self.__dict__:
-            self.job_runner.close()
 
 
 def get_context(request: Request) -> ApiContext:

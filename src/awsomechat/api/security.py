@@ -47,7 +47,7 @@ def current_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_c
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthenticationError("the Authorization header must be 'Bearer <key>'", hint=_KEY_HINT)
     limit = ctx.settings.api.rate_limit_per_minute
-    auth = ctx.keys.authenticate(key.strip(), count_request=limit > 0)
+    auth = ctx.container.keys.authenticate(key.strip(), count_request=limit > 0)
     request.state.principal = auth.principal
     if limit and auth.requests_this_minute > limit:
         ctx.metrics.rejected.labels("rate_limit").inc()

@@ -19,13 +19,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from awsomechat.auth.names import USER_RE, check_groups
 from awsomechat.errors import AuthenticationError, AwsomeChatError, NotFoundError
 from awsomechat.store.database import Database
 from awsomechat.types import Principal
 
 KEY_RE = re.compile(r"^awc_([a-z0-9]{8})_([A-Za-z0-9_-]{32})$")
-USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
-GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -60,16 +59,6 @@ class Authenticated:
 
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
-
-
-def check_groups(groups: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    clean = tuple(sorted({g.strip() for g in groups if g.strip()}))
-    for g in clean:
-        if not GROUP_RE.match(g):
-            raise AwsomeChatError(
-                f"group name {g!r} is not valid", hint="use letters, digits and _ . : - (up to 64)"
-            )
-    return clean
 
 
 _AUTH_SQL = """

@@ -32,10 +32,9 @@ def sample_kb_path() -> Path:
 
 def admin_key(c: Container) -> str:
     """The local administrator's key: reused from ``admin.key`` while valid, else created."""
-    from awsomechat.auth.keys_pg import PgKeyStore
     from awsomechat.errors import AuthenticationError, AwsomeChatError
 
-    store = PgKeyStore(c.database)
+    store = c.keys
     path = c.settings.data_dir / "admin.key"
     if path.is_file():
         key = path.read_text(encoding="utf-8").strip()

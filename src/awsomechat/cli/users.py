@@ -22,10 +22,9 @@ def users_add(
     key: bool = typer.Option(True, "--key/--no-key", help="also create an API key and print it"),
 ) -> None:
     """Add a user (and print a new API key for it)."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        store = PgKeyStore(c.database)
+        store = c.keys
         user = store.add_user(name, groups=_groups(groups) or (), admin=admin)
         console.print(
             f"user [bold]{user.id}[/] groups: {', '.join(user.groups) or '(none)'}"
@@ -40,10 +39,9 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List users with their groups and number of active keys."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        for u in PgKeyStore(c.database).list_users():
+        for u in c.keys.list_users():
             flags = [f for f, on in (("admin", u.admin), ("disabled", u.disabled)) if on]
             console.print(
                 f"{u.id}\tgroups={','.join(u.groups) or '-'}\tkeys={u.active_keys}\t{' '.join(flags)}",
@@ -61,10 +59,9 @@ def users_update(
     ),
 ) -> None:
     """Change a user's groups, admin flag or status."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        u = PgKeyStore(c.database).update_user(name, groups=_groups(groups), admin=admin, disabled=disabled)
+        u = c.keys.update_user(name, groups=_groups(groups), admin=admin, disabled=disabled)
         console.print(
             f"{u.id}: groups={','.join(u.groups) or '-'} admin={u.admin} disabled={u.disabled}",
             highlight=False,
@@ -74,10 +71,9 @@ def users_update(
 @users_app.command("remove")
 def users_remove(name: str = typer.Argument(...)) -> None:
     """Remove a user and their keys (their stored conversations are kept)."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        PgKeyStore(c.database).remove_user(name)
+        c.keys.remove_user(name)
         console.print(f"removed {name}")
 
 
@@ -87,10 +83,9 @@ def keys_create(
     name: str = typer.Option("", "--name", help="a label, e.g. the application using it"),
 ) -> None:
     """Create an API key for a user and print it (it cannot be shown again)."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        record, secret = PgKeyStore(c.database).create_key(user, name)
+        record, secret = c.keys.create_key(user, name)
         console.print(
             f"key {record.prefix} for {record.user_id}: [bold]{secret}[/]", highlight=False, soft_wrap=True
         )
@@ -99,10 +94,9 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(user: str | None = typer.Option(None, "--user", "-u")) -> None:
     """List keys by prefix (never the secret)."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        for k in PgKeyStore(c.database).list_keys(user):
+        for k in c.keys.list_keys(user):
             state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
             console.print(
                 f"{k.prefix}\t{k.user_id}\t{state}\tcreated {k.created_at:%Y-%m-%d %H:%M}\t{k.name}",
@@ -115,8 +109,7 @@ def keys_revoke(
     prefix: str = typer.Argument(..., help="the key's prefix (from `keys list`) or the key"),
 ) -> None:
     """Revoke a key: requests with it fail from now on, on every replica."""
-    from awsomechat.auth.keys_pg import PgKeyStore
 
     with container() as c:
-        k = PgKeyStore(c.database).revoke_key(prefix)
+        k = c.keys.revoke_key(prefix)
         console.print(f"revoked {k.prefix} ({k.user_id})", highlight=False)

@@ -191,6 +191,13 @@ class IngestionService:
             self._process_batch(batch, options, progress, report)
         return seen
 
+    def precheck(self, item: SourceItem) -> str:
+        """The item's format after the cheap checks (size, type, binary-as-text); raises LoaderError."""
+        return self._loaders.precheck(item, max_bytes=self._settings.ingest.max_bytes)
+
+    def supported_extensions(self) -> list[str]:
+        return self._loaders.supported_extensions()
+
     # --------------------------------------------------------------- private
     def _options_hash(self, options: IngestOptions) -> str:
         c = self._settings.chunking

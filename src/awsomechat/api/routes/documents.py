@@ -17,10 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from awsomechat.api.context import ApiContext
 from awsomechat.api.problems import PROBLEM_JSON, ApiProblem
 from awsomechat.api.schemas import DocumentDetail, DocumentList, DocumentOut, JobList, JobOut, PassageOut
 from awsomechat.api.security import AdminPrincipal, Context, CurrentPrincipal
-from awsomechat.auth.keys_pg import check_groups
+from awsomechat.auth.names import check_groups
 from awsomechat.errors import (
     AwsomeChatError,
     FileTooLargeError,
@@ -31,7 +32,6 @@ from awsomechat.errors import (
 from awsomechat.filters import parse_attribute
 from awsomechat.ingest.jobs import Upload
 from awsomechat.ingest.jobs_pg import IngestJob
-from awsomechat.ingest.loaders.registry import LoaderRegistry
 from awsomechat.ingest.pipeline import IngestOptions
 from awsomechat.types import SourceItem
 
@@ -133,12 +133,12 @@ def _safe_name(raw: str | None, index: int) -> str:
     return name
 
 
-async def _read_uploads(files: list[UploadFile], max_files: int, max_bytes: int) -> list[Upload]:
+async def _read_uploads(ctx: ApiContext, files: list[UploadFile]) -> list[Upload]:
+    max_files, max_bytes = ctx.settings.api.max_upload_files, ctx.settings.ingest.max_bytes
     if not files:
         raise ValidationFailedError("files", "no files in the upload")
     if len(files) > max_files:
         raise ValidationFailedError("files", f"{len(files)} files, over the limit of {max_files} per upload")
-    registry = LoaderRegistry()
     uploads: list[Upload] = []
     seen: set[str] = set()
     for i, f in enumerate(files):
@@ -154,7 +154,7 @@ async def _read_uploads(files: list[UploadFile], max_files: int, max_bytes: int)
             )  # fmt: skip
         item = SourceItem(uri=name, source="upload", name=name, data=data, content_type=f.content_type)
         try:
-            registry.precheck(item, max_bytes=max_bytes)
+            ctx.container.ingestion.precheck(item)
         except LoaderError as exc:
             status = (
                 415
@@ -205,26 +205,26 @@ async def upload_documents(
         group_list = check_groups([g for g in (groups or "").split(",")])
     except AwsomeChatError as exc:
         raise ValidationFailedError("groups", exc.message) from None
-    uploads = await _read_uploads(files, ctx.settings.api.max_upload_files, ctx.settings.ingest.max_bytes)
+    uploads = await _read_uploads(ctx, files)
     options = IngestOptions(attributes=attrs, groups=group_list)
     job, future = await run_in_threadpool(
-        ctx.job_runner.submit, principal.user_id, uploads, collection, options
+        ctx.container.ingest_jobs.submit, principal.user_id, uploads, collection, options
     )
     if wait:
         import asyncio
 
         await asyncio.wait_for(asyncio.wrap_future(future), timeout=600)
-    return _job_out(await run_in_threadpool(ctx.jobs.get, job.id, None))
+    return _job_out(await run_in_threadpool(ctx.container.jobs.get, job.id, None))
 
 
 @router.get("/v1/jobs", response_model=JobList)
 def list_jobs(principal: CurrentPrincipal, ctx: Context, limit: int = Query(20, ge=1, le=200)) -> JobList:
     """Recent ingestion jobs (the caller's own; administrators see all)."""
-    jobs = ctx.jobs.list(None if principal.admin else principal.user_id, limit=limit)
+    jobs = ctx.container.jobs.list(None if principal.admin else principal.user_id, limit=limit)
     return JobList(jobs=[_job_out(j) for j in jobs])
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut)
 def get_job(job_id: uuid.UUID, principal: CurrentPrincipal, ctx: Context) -> JobOut:
     """An ingestion job with per-file status and errors."""
-    return _job_out(ctx.jobs.get(job_id, None if principal.admin else principal.user_id))
+    return _job_out(ctx.container.jobs.get(job_id, None if principal.admin else principal.user_id))

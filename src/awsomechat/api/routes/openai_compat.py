@@ -217,9 +217,13 @@ async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Cont
             standalone = event
         elif isinstance(event, SourcesEvent):
             sources = [Citation.of(c) for c in event.sources]
-        elif isinstance(event, ErrorEvent):
+        elif isinstance(event, ErrorEvent):  # the same statuses as POST /v1/chat
+            status = 503 if event.code == "store_unavailable" else 502 if event.code == "model_error" else 500
             raise ApiProblem(
-                503 if event.code == "store_unavailable" else 502, event.message, code=event.code
+                status,
+                event.message,
+                code=event.code,
+                retry_after=ctx.settings.api.retry_after_s if status == 503 else None,
             )
         elif isinstance(event, FinalEvent):
             return {

@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.schemas import MeOut, ProfileOut, ServerInfo
 from awsomechat.api.security import Context, CurrentPrincipal
-from awsomechat.ingest.loaders.registry import LoaderRegistry
 
 router = APIRouter(tags=["system"])
 
@@ -73,7 +72,7 @@ def info(ctx: Context) -> ServerInfo:
         max_message_chars=s.chat.max_message_chars,
         max_upload_mb=s.ingest.max_file_mb,
         max_upload_files=s.api.max_upload_files,
-        upload_extensions=LoaderRegistry().supported_extensions(),
+        upload_extensions=ctx.container.ingestion.supported_extensions(),
     )
 
 

@@ -140,13 +140,17 @@ export class AnswerView {
     this.sourcesList.replaceChildren(...this.sources.map((c) => {
       const where = locationText(c);
       const isCited = cited.has(c.chunk_id);
+      // The visible text is the accessible name; hidden words make it read "Source 2: Title, where".
       return h("li", {},
-        h("button", { type: "button", class: `source-chip${isCited ? " cited" : ""}`, dataset: { n: String(c.n) },
-          "aria-label": `Source ${c.n}: ${c.title}${where ? `, ${where}` : ""}${isCited ? " (cited)" : ""}` },
-        h("span", { class: "n", "aria-hidden": "true" }, String(c.n)),
-        h("span", { class: "chip-text", "aria-hidden": "true" },
-          h("span", { class: "chip-title" }, c.title || "Untitled"),
-          where ? h("span", { class: "chip-where" }, where) : null)));
+        h("button", { type: "button", class: `source-chip${isCited ? " cited" : ""}`, dataset: { n: String(c.n) } },
+          h("span", { class: "visually-hidden" }, "Source "),
+          h("span", { class: "n" }, String(c.n)),
+          h("span", { class: "visually-hidden" }, ": "),
+          h("span", { class: "chip-text" },
+            h("span", { class: "chip-title" }, c.title || "Untitled"),
+            where ? h("span", { class: "visually-hidden" }, ", ") : null,
+            where ? h("span", { class: "chip-where" }, where) : null),
+          isCited ? h("span", { class: "visually-hidden" }, " (cited)") : null));
     }));
     this.sourcesBox.hidden = this.sources.length === 0;
     this.sourcesBox.querySelector(".sources-title").textContent = this.abstained
