@@ -195,6 +195,23 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def postgres_cpu_seconds(data_dir: Path) -> float:
+    """CPU seconds of the embedded PostgreSQL: its postmaster and every live child (the backends)."""
+    try:
+        root = int((embedded.pg_data_dir(data_dir) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return math.nan
+    total = proc_cpu_seconds(root)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
@@ -204,27 +221,39 @@ def machine_cpu() -> tuple[float, float]:
 
 @dataclass
 class CpuMeter:
-    """CPU used by this process, the server and the whole machine between start() and stop()."""
+    """CPU used between start() and stop() by this process, the server, the embedded PostgreSQL
+    and the whole machine; ``other_fraction`` is the share of all CPUs that other jobs took."""
 
     server_pid: int
+    data_dir: Path
     start_self: float = 0.0
     start_server: float = 0.0
+    start_pg: float = 0.0
     start_machine: tuple[float, float] = (0.0, 0.0)
+    start_wall: float = 0.0
 
     def start(self) -> CpuMeter:
         self.start_self = time.process_time()
         self.start_server = proc_cpu_seconds(self.server_pid)
+        self.start_pg = postgres_cpu_seconds(self.data_dir)
         self.start_machine = machine_cpu()
+        self.start_wall = time.perf_counter()
         return self
 
     def stop(self) -> dict[str, float]:
         busy, total = machine_cpu()
+        wall = time.perf_counter() - self.start_wall
+        bench = time.process_time() - self.start_self
+        server = proc_cpu_seconds(self.server_pid) - self.start_server
+        pg = postgres_cpu_seconds(self.data_dir) - self.start_pg
+        busy_fraction = (busy - self.start_machine[0]) / max(1.0, total - self.start_machine[1])
+        ours = (bench + server + pg) / max(1e-9, wall * (os.cpu_count() or 1))
         return {
-            "bench_process_cpu_s": round(time.process_time() - self.start_self, 1),
-            "server_cpu_s": round(proc_cpu_seconds(self.server_pid) - self.start_server, 1),
-            "machine_busy_fraction": round(
-                (busy - self.start_machine[0]) / max(1.0, total - self.start_machine[1]), 3
-            ),
+            "bench_process_cpu_s": round(bench, 1),
+            "server_cpu_s": round(server, 1),
+            "postgres_cpu_s": round(pg, 1),
+            "machine_busy_fraction": round(busy_fraction, 3),
+            "other_fraction": round(max(0.0, busy_fraction - ours), 3),
         }
 
 
@@ -235,9 +264,10 @@ class Server:
     proc: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    data_dir: Path
 
     @classmethod
-    def start(cls, env: dict[str, str], log_path: Path, timeout: float = 600) -> Server:
+    def start(cls, env: dict[str, str], log_path: Path, data_dir: Path, timeout: float = 600) -> Server:
         port = free_port()
         with log_path.open("ab") as log_file:
             proc = subprocess.Popen(
@@ -246,7 +276,7 @@ class Server:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
             )
-        server = cls(proc, f"http://127.0.0.1:{port}", log_path)
+        server = cls(proc, f"http://127.0.0.1:{port}", log_path, data_dir)
         server.wait_ready(timeout)
         return server
 
@@ -315,13 +345,27 @@ class Run:
         }
         return fig
 
+    def merge(self, other: Run) -> Run:
+        """This run and ``other`` (a later slice of the same kind) as one."""
+        total = self.seconds + other.seconds
+        cpu = {k: round(v + other.cpu.get(k, 0.0), 1) for k, v in self.cpu.items() if k.endswith("_s")}
+        for k in ("machine_busy_fraction", "other_fraction"):  # time-weighted means
+            a, b = self.cpu.get(k, 0.0), other.cpu.get(k, 0.0)
+            cpu[k] = round((a * self.seconds + b * other.seconds) / total, 3) if total else 0.0
+        return Run(
+            self.label, self.clients, self.wall_ms + other.wall_ms, self.retriever_ms + other.retriever_ms,
+            self.errors + other.errors, total, cpu,
+        )  # fmt: skip
+
 
 def _search(text: str) -> SearchRequest:
     # What POST /v1/query sends for page_size 10 with an administrator's key.
     return SearchRequest(text=text, k=PAGE_SIZE + 1, access=AccessScope(all_access=True))
 
 
-def run_inprocess(container: Container, texts: Sequence[str], clients: int, duration: float, pid: int) -> Run:
+def run_inprocess(
+    container: Container, texts: Sequence[str], clients: int, duration: float, server: Server
+) -> Run:
     """``clients`` threads calling the retriever back to back for ``duration`` seconds."""
     run = Run("in-process retrieval", clients)
     counter = itertools.count()
@@ -352,7 +396,7 @@ def run_inprocess(container: Container, texts: Sequence[str], clients: int, dura
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
     for t in threads:
         t.start()
-    meter = CpuMeter(pid).start()
+    meter = CpuMeter(server.pid, server.data_dir).start()
     t_start = time.perf_counter()
     deadline[0] = t_start + duration
     barrier.wait()
@@ -363,15 +407,15 @@ def run_inprocess(container: Container, texts: Sequence[str], clients: int, dura
     return run
 
 
-async def _api_run(url: str, key: str, texts: Sequence[str], clients: int, duration: float, pid: int) -> Run:
+async def _api_run(server: Server, key: str, texts: Sequence[str], clients: int, duration: float) -> Run:
     run = Run("API /v1/query", clients)
     counter = itertools.count()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60, limits=limits) as client:
         # Open every connection first, so that the timed part never pays for a TCP connect.
         await asyncio.gather(*(client.get("/healthz") for _ in range(clients)))
-        meter = CpuMeter(pid).start()
+        meter = CpuMeter(server.pid, server.data_dir).start()
         t_start = time.perf_counter()
         deadline = t_start + duration
 
@@ -397,9 +441,9 @@ async def _api_run(url: str, key: str, texts: Sequence[str], clients: int, durat
     return run
 
 
-def run_api(url: str, key: str, texts: Sequence[str], clients: int, duration: float, pid: int) -> Run:
+def run_api(server: Server, key: str, texts: Sequence[str], clients: int, duration: float) -> Run:
     """``clients`` concurrent HTTP clients (one asyncio loop) posting back to back."""
-    return asyncio.run(_api_run(url, key, texts, clients, duration, pid))
+    return asyncio.run(_api_run(server, key, texts, clients, duration))
 
 
 def _overhead(api: Run, local: Run) -> dict[str, float]:
@@ -430,22 +474,26 @@ def run_query_part(
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
         for t in texts:
             c.post("/v1/query", json={"query": t, "page_size": PAGE_SIZE}).raise_for_status()
+    # Each concurrency alternates in-process and API slices, so that the load of other jobs,
+    # which drifts, falls on both alike.
     runs: dict[str, Run] = {}
-    plan = [
-        ("inprocess_1", "in-process", 1, args.single_duration),
-        ("api_1", "api", 1, args.single_duration),
-        (f"inprocess_{args.clients}", "in-process", args.clients, args.duration),
-        (f"api_{args.clients}", "api", args.clients, args.duration),
-    ]
-    for name, kind, clients, duration in plan:
-        log(f"query: {kind}, {clients} client(s), {duration:.0f} s")
-        if kind == "api":
-            runs[name] = run_api(server.url, key, texts, clients, duration, server.pid)
-        else:
-            runs[name] = run_inprocess(container, texts, clients, duration, server.pid)
-        f = runs[name].figures()
-        log(f"  {f['n']} requests, {f['req_per_s']} req/s, p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms, "
-            f"errors {f['errors']}, cpu {f['cpu']}")  # fmt: skip
+    rounds = max(1, args.rounds)
+    for clients, duration in ((1, args.single_duration), (args.clients, args.duration)):
+        for r in range(rounds):
+            for kind in ("inprocess", "api"):
+                name = f"{kind}_{clients}"
+                log(f"query: {kind}, {clients} client(s), round {r + 1}/{rounds}, {duration / rounds:.0f} s")
+                if kind == "api":
+                    run = run_api(server, key, texts, clients, duration / rounds)
+                else:
+                    run = run_inprocess(container, texts, clients, duration / rounds, server)
+                f = run.figures()
+                other = f["cpu"]["other_fraction"]
+                log(
+                    f"  {f['n']} requests, {f['req_per_s']} req/s, p50 {f['p50_ms']} ms,"
+                    f" p95 {f['p95_ms']} ms, errors {f['errors']}, other jobs took {other:.0%} of the CPUs"
+                )
+                runs[name] = runs[name].merge(run) if name in runs else run
 
     figs = {name: run.figures() for name, run in runs.items()}
     overhead = {
@@ -454,7 +502,7 @@ def run_query_part(
     }
     print(
         f"  {'run':<22} {'clients':>7} {'n':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}"
-        f" {'max ms':>8} {'errors':>6}   CPU s bench/server, machine busy; CPU per request"
+        f" {'max ms':>8} {'errors':>6}   CPU s bench/server/pg, other jobs; CPU ms/request bench/server"
     )
     for name, run in runs.items():
         f = figs[name]
@@ -462,9 +510,9 @@ def run_query_part(
         print(
             f"  {run.label:<22} {f['clients']:>7} {f['n']:>6} {f['req_per_s']:>7.1f} {f['p50_ms']:>8.1f}"
             f" {f['p95_ms']:>8.1f} {f['mean_ms']:>8.1f} {f['max_ms']:>8.1f} {f['errors']:>6}"
-            f"   {cpu['bench_process_cpu_s']:.0f}/{cpu['server_cpu_s']:.0f},"
-            f" {cpu['machine_busy_fraction']:.0%}; per request {f['cpu_ms_per_request']['bench_process']:.1f}"
-            f"/{f['cpu_ms_per_request']['server']:.1f} ms"
+            f"   {cpu['bench_process_cpu_s']:.0f}/{cpu['server_cpu_s']:.0f}/{cpu['postgres_cpu_s']:.0f},"
+            f" {cpu['other_fraction']:.0%}; {f['cpu_ms_per_request']['bench_process']:.1f}"
+            f"/{f['cpu_ms_per_request']['server']:.1f}"
         )
     print()
     met: dict[str, bool] = {}
@@ -486,6 +534,7 @@ def run_query_part(
         "queries": len(texts),
         "duration_s": args.duration,
         "single_duration_s": args.single_duration,
+        "rounds": rounds,
         "runs": figs,
         "overhead": overhead,
         "targets_met": met,
@@ -512,6 +561,12 @@ class Answer:
     abstained: bool | None = None
     server_timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+
+    @property
+    def decode_tok_s(self) -> float:
+        """Tokens streamed per second after the first one (the model's decoding speed)."""
+        span = self.total_s - self.ttft_s
+        return (self.token_events - 1) / span if self.token_events > 1 and span > 0 else math.nan
 
     @property
     def outcome(self) -> str:
@@ -624,7 +679,7 @@ def run_chat_part(
         " all users starting at once"
     )
     log(f"chat: {args.chat_users} users x {args.chat_questions} questions (streamed)")
-    meter = CpuMeter(server.pid).start()
+    meter = CpuMeter(server.pid, server.data_dir).start()
     answers, samples = asyncio.run(
         _chat_load(server.url, key, questions, args.chat_users, args.chat_questions, server.pid)
     )
@@ -634,8 +689,7 @@ def run_chat_part(
         f" {'srv ttft':>8} {'total s':>7} {'tokens':>6} {'tok/s':>6}  question"
     )
     for a in sorted(answers, key=lambda x: x.start_s + x.headers_s if not math.isnan(x.headers_s) else 1e9):
-        gen = a.server_timings.get("generate_s", 0.0)
-        tok_s = a.completion_tokens / gen if gen else 0.0
+        tok_s = a.decode_tok_s
         print(
             f"  {a.user:>4} {a.index:>2} {a.outcome:<10} {a.status:>4} {a.start_s:>7.1f} {a.headers_s:>7.1f}"
             f" {a.ttft_s:>7.1f} {a.server_timings.get('ttft_s', math.nan):>8.1f} {a.total_s:>7.1f}"
@@ -646,11 +700,7 @@ def run_chat_part(
     }
     answered = [a for a in answers if a.outcome == "answered"]
     served = [a for a in answers if a.outcome in ("answered", "abstained")]
-    gen_rates = [
-        a.completion_tokens / a.server_timings["generate_s"]
-        for a in answered
-        if a.server_timings.get("generate_s")
-    ]
+    gen_rates = [a.decode_tok_s for a in answered if not math.isnan(a.decode_tok_s)]
     memory = proc_memory_mb(server.pid)
     fig: dict[str, Any] = {
         "users": args.chat_users,
@@ -671,7 +721,7 @@ def run_chat_part(
         "prompt_tokens_mean": round(float(np.mean([a.prompt_tokens for a in answered])), 1)
         if answered
         else 0.0,
-        "generation_tok_s_mean": round(float(np.mean(gen_rates)), 2) if gen_rates else 0.0,
+        "decode_tok_s_mean": round(float(np.mean(gen_rates)), 2) if gen_rates else 0.0,
         "queue": {"max_waiting": samples["max_queue"], "mean_waiting": samples["mean_queue"]},
         "seconds": samples["seconds"],
         "answers_per_minute": round(len(served) * 60 / samples["seconds"], 2) if samples["seconds"] else 0.0,
@@ -692,10 +742,11 @@ def run_chat_part(
         if s.get("n"):
             show(f"{label} p50/p95/max", f"{s['p50_s']}/{s['p95_s']}/{s['max_s']}", "s")
     show("prompt / completion tokens (mean)", f"{fig['prompt_tokens_mean']}/{fig['completion_tokens_mean']}")
-    show("generation speed (mean)", fig["generation_tok_s_mean"], "tokens/s")
+    show("decoding speed after the first token (mean)", fig["decode_tok_s_mean"], "tokens/s")
     show("answers per minute", fig["answers_per_minute"])
     show("queue waiting (max sampled)", samples["max_queue"])
     show("server RSS now / peak (VmHWM)", f"{memory.get('VmRSS')}/{memory.get('VmHWM')}", "MB")
+    show("CPU taken by other jobs meanwhile", cpu["other_fraction"], "of all CPUs")
     met = {"all_served_or_refused": check("failed answers", float(outcomes["failed"]), "", 0, "<=", digits=0)}
     for e in fig["errors"][:5]:
         print(f"    {e}")
@@ -719,6 +770,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=30, help="seconds per concurrent query run (30)")
     ap.add_argument("--single-duration", type=float, default=10, help="seconds per one-client query run (10)")
     ap.add_argument("--clients", type=int, default=16, help="concurrent query clients/threads (16)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="alternating in-process/API slices per concurrency (3)"
+    )
     ap.add_argument("--chat-users", type=int, default=4, help="concurrent chat users (4)")
     ap.add_argument("--chat-questions", type=int, default=2, help="questions per chat user (2)")
     ap.add_argument(
@@ -760,7 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         log(f"starting awsomechat serve (log: {log_path})")
         t0 = time.perf_counter()
-        server = Server.start(env, log_path)
+        server = Server.start(env, log_path, store.data_dir)
         figures["server"] = {
             "url": server.url,
             "startup_s": round(time.perf_counter() - t0, 1),

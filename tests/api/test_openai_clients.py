@@ -24,7 +24,7 @@ LAMBDA_Q = "What is the maximum deployment package size for AWS Lambda?"
 LAMBDA_TITLE = "Lambda quotas"
 OFF_TOPIC_Q = "What is the capital of France?"
 PAYROLL_Q = "How are salaries paid at Octank?"
-TIMEOUT = 180.0  # a loaded 2-core machine may queue answers behind each other
+TIMEOUT = 300.0  # s per request: on a loaded 2-core machine one small-model answer has taken ~60 s
 
 # [1], [1, 3], [1][2], [1-2]: the markers the server adds or drops after generation.
 _MARKER = re.compile(r"\[\d{1,3}(?:\s*[,–-]\s*\d{1,3})*\]")

@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ANSWER_TIMEOUT_MS = 90_000
+ANSWER_TIMEOUT_MS = 120_000
 
 # Greedy decoding: the small model then writes the same answer every run.
 UI_ENV = {"AWSOMECHAT_LLM__TEMPERATURE": "0", "AWSOMECHAT_LLM__MAX_ANSWER_TOKENS": "32"}

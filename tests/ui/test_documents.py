@@ -87,8 +87,8 @@ def test_restricted_upload_is_cited_for_admin_and_invisible_to_others(
 
 
 def test_document_list_search_and_delete(ui_server: LiveServer, page: Page) -> None:
-    ingest_texts(ui_server.container, {"zephyr.md": "# Zephyr runbook\n\nRestart the zephyr queue nightly.\n"},
-                 source="test://ops")  # fmt: skip
+    zephyr = {"zephyr.md": "# Zephyr runbook\n\nRestart the zephyr queue nightly.\n"}
+    ingest_texts(ui_server.container, zephyr, source="test://ops")
     sign_in(page, ui_server, ui_server.admin_key)
     page.get_by_role("link", name="Documents", exact=True).click()
     rows = page.locator("#doc-rows tr")

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from awsomechat.seams import Embedder
 from tests.live import LiveServer, live_server
@@ -79,7 +81,22 @@ def wait_seconds(text: str) -> int:
     return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
 
 
-def last_answer(page: Page):  # type: ignore[no-untyped-def]
+def generating_now(server: LiveServer) -> float:
+    """Answers being generated right now, from the server's metrics."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    values = re.findall(r"^awsomechat_generation_in_flight(?:\{[^}]*\})? (\S+)$", text, re.M)
+    assert values, "the metrics have no awsomechat_generation_in_flight"
+    return sum(float(v) for v in values)
+
+
+def wait_until_idle(server: LiveServer, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while generating_now(server) > 0:
+        assert time.monotonic() < deadline, f"the server still generates after {timeout} s"
+        time.sleep(0.2)
+
+
+def last_answer(page: Page) -> Locator:
     return page.locator(".turn").last.locator(".msg.assistant")
 
 
@@ -88,7 +105,8 @@ def test_local_mode_goes_straight_in(server: LiveServer, page: Page) -> None:
     expect(page.get_by_role("textbox", name="Message")).to_be_visible()
     expect(page.locator("#who")).to_have_text("Local mode")
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
-    expect(page.get_by_role("link", name="Documents", exact=True)).to_be_visible()  # the local user administers
+    # The local user administers.
+    expect(page.get_by_role("link", name="Documents", exact=True)).to_be_visible()
     shot(page, "local-mode")
 
 
@@ -117,6 +135,7 @@ def test_rate_limit_says_when_to_try_again(server: LiveServer, keyed_page: Calla
 
 def test_busy_server_says_when_to_try_again(server: LiveServer, keyed_page: Callable[[str], Page]) -> None:
     page = keyed_page(new_user(server, "bea"))
+    wait_until_idle(server)
     generating, done = threading.Event(), threading.Event()
 
     def occupy() -> None:  # another user's long answer holds the only generation slot
@@ -152,6 +171,7 @@ def test_stop_keeps_the_partial_answer_and_frees_the_server(
 ) -> None:
     key = new_user(server, "stu")
     page = keyed_page(key)
+    wait_until_idle(server)  # the only answer slot is free
     send(page, LONG_Q)
     answer = last_answer(page)
     expect(answer.locator(".answer")).not_to_be_empty(timeout=ANSWER_TIMEOUT_MS)
@@ -163,8 +183,8 @@ def test_stop_keeps_the_partial_answer_and_frees_the_server(
     with server.client(key) as c:
         assert c.get("/v1/sessions").json()["sessions"] == [], "a stopped answer is not stored"
 
-    # The server stopped generating: the only answer slot is free for the next question.
-    page.wait_for_timeout(1_000)
+    # The server stopped generating, so the only answer slot is free for the next question.
+    wait_until_idle(server, timeout=30)
     send(page, MARS_Q)
     expect(last_answer(page)).to_have_attribute("data-state", "done", timeout=ANSWER_TIMEOUT_MS)
 

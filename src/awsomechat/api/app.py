@@ -23,7 +23,7 @@ from awsomechat.api.context import ApiContext
 from awsomechat.api.gate import GenerationGate
 from awsomechat.api.metrics import Metrics
 from awsomechat.api.middleware import RequestContextMiddleware
-from awsomechat.api.problems import install_handlers
+from awsomechat.api.problems import documented_errors, install_handlers
 from awsomechat.api.routes import chat, documents, openai_compat, query, sessions, system
 from awsomechat.container import Container
 from awsomechat.settings import Settings, load_settings
@@ -86,8 +86,10 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )
     app.state.ctx = ctx
     install_handlers(app, api.retry_after_s)
-    for module in (system, chat, openai_compat, query, documents, sessions):
-        app.include_router(module.router)
+    app.include_router(system.router)
+    errors = documented_errors(401, 403, 404, 422, 429, 503)
+    for module in (chat, openai_compat, query, documents, sessions):
+        app.include_router(module.router, responses=errors)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -49,6 +49,8 @@ async def checked_request(
     limit = ctx.settings.chat.max_message_chars
     if not message.strip():
         raise ValidationFailedError(message_field, "the message is empty")
+    if "\x00" in message:
+        raise ValidationFailedError(message_field, "must not contain a NUL character")
     if len(message) > limit:
         raise ValidationFailedError(message_field, f"{len(message)} characters, over the limit of {limit}")
     names = [p.name for p in ctx.container.chat.profiles()]

@@ -115,8 +115,11 @@ def status_for(exc: AwsomeChatError) -> int:
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or ".".join(str(p) for p in loc)
+    """``("body", "filters", 0, "field")`` → ``filters.0.field`` (the location kind dropped)."""
+    parts = [str(p) for p in loc]
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
+        parts = parts[1:]
+    return ".".join(parts)
 
 
 def install_handlers(app: FastAPI, retry_after_s: int) -> None:
@@ -155,6 +158,12 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
+    @app.exception_handler(psycopg.DataError)
+    async def _bad_data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value the database cannot store (e.g. a NUL character) that slipped past validation.
+        log.warning("database refused a value: %s", str(exc).strip().splitlines()[0] if str(exc) else "")
+        return problem_response(request, 422, f"a value cannot be stored: {str(exc).strip().splitlines()[0]}")
+
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
@@ -173,3 +182,24 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
         return problem_response(
             request, 500, "internal error; the request id identifies it in the server log"
         )
+
+
+def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for problem responses (replacing FastAPI's default 422 body)."""
+    from awsomechat.api.schemas import Problem
+
+    described = {
+        401: "no valid API key",
+        403: "the caller may not do this",
+        404: "not found (or not visible to the caller)",
+        413: "the request body or a file is too large",
+        415: "a file is of a type no loader reads (or its content contradicts its name)",
+        422: "a field is invalid; `errors` names it",
+        429: "rate limit reached; see Retry-After",
+        503: "the answer queue is full or the database is unavailable; see Retry-After",
+    }
+    return {
+        s: {"description": described.get(s, _TITLES.get(s, "error")), "model": Problem,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for s in statuses
+    }  # fmt: skip

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from awsomechat.chat.types import ChatSession, Turn
 from awsomechat.chat.types import Citation as CitationData
 from awsomechat.types import DocumentRecord, SearchHit
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A request string: PostgreSQL text cannot hold NUL, so it is refused at the edge (422)."""
 
 FilterOpName = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists"]
 
@@ -22,7 +32,7 @@ class Strict(BaseModel):
 class FilterIn(Strict):
     """One metadata condition; conditions are ANDed with each other and with your access."""
 
-    field: str = Field(
+    field: Text = Field(
         min_length=1,
         max_length=100,
         description="source, uri, title, format, created_at, updated_at, or an attribute key"
@@ -59,7 +69,7 @@ class Citation(BaseModel):
 class ChatIn(Strict):
     """A message to answer from the documents."""
 
-    message: str = Field(min_length=1, description="the question (or e-mail, with profile email_reply)")
+    message: Text = Field(min_length=1, description="the question (or e-mail, with profile email_reply)")
     session_id: uuid.UUID | None = Field(default=None, description="continue this session; omit to start one")
     filters: list[FilterIn] = Field(default_factory=list, max_length=20)
     profile: str = Field(default="chat", max_length=64, description="prompt profile: chat, email_reply, ...")
@@ -123,7 +133,7 @@ class SessionList(BaseModel):
 
 
 class SessionRename(Strict):
-    title: str = Field(min_length=1, max_length=200)
+    title: Text = Field(min_length=1, max_length=200)
 
 
 class MessageOut(BaseModel):
@@ -165,7 +175,7 @@ class MessageList(BaseModel):
 
 class FeedbackIn(Strict):
     rating: Literal[1, -1] = Field(description="1 = helpful, -1 = not helpful")
-    comment: str = Field(default="", max_length=4000)
+    comment: Text = Field(default="", max_length=4000)
 
 
 class FeedbackOut(BaseModel):
@@ -181,7 +191,7 @@ class FeedbackOut(BaseModel):
 class QueryIn(Strict):
     """Retrieval only (like Kendra's Query/Retrieve): ranked passages for your own LLM or search UI."""
 
-    query: str = Field(min_length=1, max_length=2000, examples=["lambda deployment package size limit"])
+    query: Text = Field(min_length=1, max_length=2000, examples=["lambda deployment package size limit"])
     page_size: int = Field(default=10, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=1000)
     filters: list[FilterIn] = Field(default_factory=list, max_length=20)
@@ -336,3 +346,21 @@ class ServerInfo(BaseModel):
     max_upload_mb: float
     max_upload_files: int
     upload_extensions: list[str]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document: every error response (``application/problem+json``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str
+    errors: list[FieldError] | None = Field(default=None, description="the invalid fields (422)")
+    retry_after: int | None = Field(default=None, description="seconds to wait (429, 503)")

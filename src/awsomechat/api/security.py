@@ -11,6 +11,7 @@ import math
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from awsomechat.api.context import ApiContext, get_context
 from awsomechat.api.problems import ApiProblem
@@ -29,7 +30,15 @@ def _local_principal(request: Request, ctx: ApiContext) -> Principal | None:
     return None
 
 
-def current_principal(request: Request, ctx: Annotated[ApiContext, Depends(get_context)]) -> Principal:
+# Declares the scheme in OpenAPI ("Authorize" in /docs); the header is checked below, with clearer errors.
+_bearer = HTTPBearer(auto_error=False, description="an API key from `awsomechat keys create`")
+
+
+def current_principal(
+    request: Request,
+    ctx: Annotated[ApiContext, Depends(get_context)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> Principal:
     """The authenticated caller (401 without a valid key, 429 past the per-key rate)."""
     if ctx.database_recently_failed():
         raise ApiProblem(

@@ -24,7 +24,7 @@ from awsomechat.types import SearchHit
 # Words that shape a question without naming its subject: they must not count as uncovered.
 QUESTION_WORDS = (
     "many much long often possible way ways need want get use using tell know explain describe find "
-    "give make work works there please also able happen happens difference mean means"
+    "give make work works there please also able happen happens difference mean means when where why whose"
 ).split()
 
 

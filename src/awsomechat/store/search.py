@@ -20,6 +20,9 @@ from psycopg.rows import dict_row
 from awsomechat.settings import DatabaseSettings
 from awsomechat.store.database import Database
 
+# pgvector's upper bound for hnsw.ef_search; with iterative scans on, LIMIT k is still met above it.
+HNSW_EF_SEARCH_MAX = 1000
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -90,7 +93,7 @@ class SearchQueries:
                 "SELECT set_config('hnsw.ef_search', %s, true),"
                 " set_config('hnsw.iterative_scan', 'relaxed_order', true),"
                 " set_config('hnsw.max_scan_tuples', %s, true)",
-                (str(max(s.hnsw_ef_search, k)), str(s.hnsw_max_scan_tuples)),
+                (str(min(max(s.hnsw_ef_search, k), HNSW_EF_SEARCH_MAX)), str(s.hnsw_max_scan_tuples)),
             )
             if exact:
                 conn.execute("SELECT set_config('enable_indexscan', 'off', true)")

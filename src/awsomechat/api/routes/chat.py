@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from awsomechat.api.chat_bridge import checked_request, conditions, events, start_stream
-from awsomechat.api.problems import PROBLEM_JSON, ApiProblem
+from awsomechat.api.problems import ApiProblem
 from awsomechat.api.schemas import ChatIn, ChatOut, Citation
 from awsomechat.api.security import Context, CurrentPrincipal
 from awsomechat.api.sse import sse
@@ -37,12 +37,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         " with events `question`, `sources`, `token` (many), then `final` (same fields as the JSON body)"
         " or `error`.",
         "content": {"text/event-stream": {"schema": {"type": "string"}, "example": _SSE_DOC}},
-    },
-    404: {"description": "the session does not exist (or is another user's)", "content": {PROBLEM_JSON: {}}},
-    422: {"description": "a field is invalid (named in `errors`)", "content": {PROBLEM_JSON: {}}},
-    503: {
-        "description": "the answer queue is full or the database is down; see Retry-After",
-        "content": {PROBLEM_JSON: {}},
     },
 }
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
-from awsomechat.api.problems import PROBLEM_JSON, ApiProblem
+from awsomechat.api.problems import ApiProblem, documented_errors
 from awsomechat.api.schemas import DocumentDetail, DocumentList, DocumentOut, JobList, JobOut, PassageOut
 from awsomechat.api.security import AdminPrincipal, Context, CurrentPrincipal
 from awsomechat.auth.names import check_groups
@@ -53,8 +53,8 @@ def _job_out(job: IngestJob) -> JobOut:
 def list_documents(
     principal: CurrentPrincipal,
     ctx: Context,
-    q: str | None = Query(None, max_length=200, description="matches title or URI"),
-    source: str | None = Query(None, max_length=2000),
+    q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$", description="matches title or URI"),
+    source: str | None = Query(None, max_length=2000, pattern=r"^[^\x00]*$"),
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> DocumentList:
@@ -119,6 +119,8 @@ def _parse_attributes(raw: str | None) -> dict[str, Any]:
     for key, val in value.items():
         if not isinstance(val, str | int | float | bool):
             raise ValidationFailedError(f"attributes.{key}", "values must be strings, numbers or booleans")
+        if "\x00" in key or (isinstance(val, str) and "\x00" in val):
+            raise ValidationFailedError(f"attributes.{key}", "must not contain a NUL character")
         try:
             parse_attribute(f"{key}=x")  # validates the key
         except AwsomeChatError as exc:
@@ -175,10 +177,7 @@ async def _read_uploads(ctx: ApiContext, files: list[UploadFile]) -> list[Upload
     "/v1/documents",
     status_code=202,
     response_model=JobOut,
-    responses={
-        413: {"description": "a file or the request is too large", "content": {PROBLEM_JSON: {}}},
-        415: {"description": "a file is of a type no loader reads", "content": {PROBLEM_JSON: {}}},
-    },
+    responses=documented_errors(413, 415),
 )
 async def upload_documents(
     principal: AdminPrincipal,

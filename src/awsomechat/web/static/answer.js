@@ -25,11 +25,8 @@ export class AnswerView {
     this.renderPending = false;
 
     this.notice = h("div", { class: "notice abstain-notice", hidden: true },
-      icon("info"), h("div", {},
-        h("strong", {}, mode === "email" ? "No grounded reply possible" : "Not found in your documents"),
-        h("span", {}, mode === "email"
-          ? " The documents do not cover this request; the draft hands it to a person."
-          : " The answer below is not based on a source. The closest passages are listed.")));
+      icon("info"), h("strong", {}, mode === "email" ? "The documents do not cover this request"
+        : "Not found in your documents"));
     this.answer = h("div", { class: "answer markdown", "aria-live": "polite", "aria-busy": "true" });
     this.progress = h("p", { class: "progress-line" }, h("span", { class: "dots", "aria-hidden": "true" }),
       h("span", { class: "progress-text" }, mode === "email" ? "Reading the e-mail…" : "Searching your documents…"));
@@ -101,9 +98,9 @@ export class AnswerView {
     this.renderPending = false;
     renderMarkdown(this.answer, this.text, (n) => this.lookup(n));
     this.answer.setAttribute("aria-busy", "false");
+    this.el.dataset.state = "done";
     this.renderSources();
     this.renderActions();
-    this.el.dataset.state = "done";
     if (this.messageId) this.el.dataset.messageId = this.messageId;
   }
 
@@ -122,7 +119,8 @@ export class AnswerView {
     this.progress.hidden = true;
     if (this.text) renderMarkdown(this.answer, this.text, (n) => this.lookup(n));
     this.answer.setAttribute("aria-busy", "false");
-    this.showStatus(describeError(err), "error");
+    // A wait is counted down in the banner; here it would go stale.
+    this.showStatus(describeError(err).replace(/ Try again in [^.]*\.$/, ""), "error");
     this.status.setAttribute("role", "alert");
     this.renderActions();
     this.el.dataset.state = "error";

@@ -2,6 +2,11 @@
 // (fetch + a Server-Sent Events parser: EventSource can neither POST nor send headers), and uploads
 // with progress (XMLHttpRequest: fetch has no upload progress events).
 
+// Where the API lives: the same origin by default. To deploy the UI on its own (any static web
+// server), set <meta name="awsomechat-api" content="https://chat-api.example.com"> in index.html
+// and allow that UI's origin on the API (AWSOMECHAT_API__CORS_ORIGINS).
+const API_BASE = (document.querySelector('meta[name="awsomechat-api"]')?.content || "").replace(/\/+$/, "");
+
 export class ApiError extends Error {
   /**
    * kind: "network" (no answer at all), "auth" (401), "forbidden" (403), "rate" (429),
@@ -113,7 +118,7 @@ export class Api {
     }
     let res;
     try {
-      res = await fetch(path, { method, headers: h, body, signal, cache: "no-store" });
+      res = await fetch(API_BASE + path, { method, headers: h, body, signal, cache: "no-store" });
     } catch (err) {
       if (err && err.name === "AbortError") throw err;
       throw networkError();
@@ -182,8 +187,13 @@ export class Api {
         if (event === "error") {
           throw new ApiError({ kind: "stream", code: payload.code || "", detail: payload.message || "" });
         }
-        if (event === "final") final = payload;
         onEvent(event, payload);
+        if (event === "final") {
+          // The turn is stored before `final` is sent: nothing useful follows, so do not wait
+          // for the connection to close (a buffering proxy may hold it open).
+          final = payload;
+          break;
+        }
       }
     } catch (err) {
       if (err instanceof ApiError || (err && err.name === "AbortError")) throw err;
@@ -200,7 +210,7 @@ export class Api {
   upload(formData, { onProgress, signal } = {}) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", "/v1/documents");
+      xhr.open("POST", API_BASE + "/v1/documents");
       const key = this.getKey();
       if (key) xhr.setRequestHeader("Authorization", `Bearer ${key}`);
       xhr.setRequestHeader("Accept", "application/json, application/problem+json");

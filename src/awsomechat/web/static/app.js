@@ -52,7 +52,6 @@ class App {
       $("signin-retry").hidden = false;
       return;
     }
-    $("app-version").textContent = this.info.version ? `v${this.info.version}` : "";
     if (this.key || this.info.local_mode) {
       try {
         this.me = await this.api.me(this.key);
@@ -131,6 +130,7 @@ class App {
   }
 
   enter() {
+    $("app-version").textContent = this.info && this.info.version ? `v${this.info.version}` : "";
     $("signin").hidden = true;
     $("app").hidden = false;
     const me = this.me || {};
@@ -280,6 +280,7 @@ class App {
 
   openSidebar() {
     document.body.classList.add("sidebar-open");
+    $("main").inert = true; // behind the scrim: out of the tab order until the sidebar closes
     $("menu-btn").setAttribute("aria-expanded", "true");
     $("new-chat").focus();
   }
@@ -287,6 +288,7 @@ class App {
   closeSidebar() {
     if (!document.body.classList.contains("sidebar-open")) return;
     document.body.classList.remove("sidebar-open");
+    $("main").inert = false;
     $("menu-btn").setAttribute("aria-expanded", "false");
   }
 
@@ -306,6 +308,9 @@ class App {
       else this.openSidebar();
     });
     $("scrim").addEventListener("click", () => this.closeSidebar());
+    window.matchMedia("(min-width: 861px)").addEventListener("change", (ev) => {
+      if (ev.matches) this.closeSidebar(); // the sidebar is always shown on wide screens
+    });
     document.addEventListener("keydown", (ev) => {
       if (ev.defaultPrevented || $("app").hidden || document.querySelector("dialog[open]")) return;
       const typing = ev.target.closest && ev.target.closest("input, textarea, select, [contenteditable]");

@@ -177,6 +177,7 @@ export class DocumentsView {
     this.busy = true;
     this.formError.textContent = "";
     this.progress.hidden = false;
+    this.progress.classList.remove("has-errors");
     this.setProgress(0, "Uploading…");
     this.renderFiles();
     let job = null;
@@ -186,9 +187,12 @@ export class DocumentsView {
           `Uploading… ${formatBytes(loaded)} of ${formatBytes(total)}`),
       });
     } catch (err) {
-      // 413/415 name the offending file in `detail`: show it beside that file and above the form.
-      this.files = this.files.map((f) => ({ ...f, status: "rejected",
-        detail: err.detail && err.detail.includes(f.file.name) ? err.detail : "Not uploaded." }));
+      // 413/415 name the offending file in `detail`: mark that one, keep the others ready to retry.
+      const named = this.files.filter((f) => err.detail && err.detail.includes(f.file.name));
+      this.files = this.files.map((f) => (named.includes(f)
+        ? { ...f, status: "rejected", detail: err.detail }
+        : { ...f, status: "queued", detail: named.length ? "Not uploaded: remove the refused file and upload again."
+          : "Not uploaded." }));
       this.formError.textContent = describeError(err);
       this.progress.hidden = true;
       if (err.kind === "network" || err.kind === "rate" || err.kind === "busy") this.app.handleError(err);
