@@ -6,10 +6,12 @@ files of the bundled sample knowledge base: first the pages the evaluation quest
 the others in name order), creates an administrator and a key, and starts a real
 ``awsomechat serve`` on a free loopback port (rate limit off, every other setting default). Then:
 
-query  ``POST /v1/query`` (hybrid, page_size 10) from one client, then from ``--clients``
-       concurrent clients, ``--duration`` seconds each. The same queries run in this process
-       through ``Container(settings).retriever.search`` (same database, same settings, k=11 and
-       administrator access as the route sends) from one thread and from ``--clients`` threads.
+query  ``POST /v1/query`` (hybrid, page_size 10) from one client for ``--single-duration``
+       seconds, then from ``--clients`` concurrent clients for ``--duration`` seconds. The same
+       queries run in this process through ``Container(settings).retriever.search`` (same
+       database, same settings, k=11 and administrator access as the route sends) from one
+       thread and from ``--clients`` threads, in slices alternating with the API's (``--rounds``)
+       so that load from other jobs falls on both alike.
        API overhead = API p95 - in-process p95 at the same concurrency (target <= 15 ms, at both
        concurrencies); also the overhead seen inside each API request (client wall time minus the
        retriever's own ``timings_ms.total_ms``).
@@ -478,7 +480,7 @@ def run_query_part(
     # which drifts, falls on both alike.
     runs: dict[str, Run] = {}
     rounds = max(1, args.rounds)
-    for clients, duration in ((1, args.single_duration), (args.clients, args.duration)):
+    for clients, duration in {1: args.single_duration, args.clients: args.duration}.items():
         for r in range(rounds):
             for kind in ("inprocess", "api"):
                 name = f"{kind}_{clients}"

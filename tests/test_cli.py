@@ -72,7 +72,9 @@ def test_db_start_status_stop(tmp_path: Path) -> None:
     assert started.returncode == 0, started.stderr
     status = _cli(env, "db", "status")
     assert (
-        status.returncode == 0 and "running: True" in status.stdout and f"schema version: {len(available())}" in status.stdout
+        status.returncode == 0
+        and "running: True" in status.stdout
+        and f"schema version: {len(available())}" in status.stdout
     )
     stop = _cli(env, "db", "stop")
     assert stop.returncode == 0 and "stopped" in stop.stdout

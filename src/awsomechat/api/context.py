@@ -30,6 +30,6 @@ class ApiContext:
         return time.monotonic() - self.db_failed_at < pause_s
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:  # async: no thread hop per request
     ctx: ApiContext = request.app.state.ctx
     return ctx

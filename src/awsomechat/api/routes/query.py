@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from awsomechat.api.chat_bridge import conditions
 from awsomechat.api.schemas import QueryIn, QueryOut, QueryResult
@@ -13,7 +13,7 @@ router = APIRouter(tags=["query"])
 
 
 @router.post("/v1/query", response_model=QueryOut)
-def query(body: QueryIn, principal: CurrentPrincipal, ctx: Context) -> QueryOut:
+def query(body: QueryIn, principal: CurrentPrincipal, ctx: Context) -> Response:
     """Ranked passages (hybrid dense + BM25 by default) with excerpts, highlights and scores.
 
     Only documents the caller may read are searched; `filters` narrow that further. Page with
@@ -26,9 +26,11 @@ def query(body: QueryIn, principal: CurrentPrincipal, ctx: Context) -> QueryOut:
     response = ctx.container.retriever.search(request)
     ctx.metrics.retrieval.labels("query").observe(response.timings_ms.get("total_ms", 0.0) / 1000)
     hits = response.hits[: body.page_size]
-    return QueryOut(
+    out = QueryOut(
         query=body.query,
         results=[QueryResult.of(body.offset + i, h) for i, h in enumerate(hits, start=1)],
         next_offset=body.offset + body.page_size if len(response.hits) > body.page_size else None,
         timings_ms=response.timings_ms,
     )
+    # Serialised once here: returning the model would have FastAPI validate it a second time.
+    return Response(out.model_dump_json(), media_type="application/json")

@@ -20,7 +20,8 @@ CREATE TABLE api_keys (
 );
 CREATE INDEX api_keys_user_idx ON api_keys (user_id);
 
-CREATE TABLE api_rate_windows (
+-- UNLOGGED: counters need no crash safety, and skipping the WAL keeps the per-request write cheap.
+CREATE UNLOGGED TABLE api_rate_windows (
     subject       text        NOT NULL,
     window_start  timestamptz NOT NULL,
     count         integer     NOT NULL,
