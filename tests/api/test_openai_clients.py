@@ -92,6 +92,9 @@ def test_models_list_names_the_profiles(client: OpenAI) -> None:
     assert len(ids) == len(set(ids))
     for m in models:
         assert m.object == "model" and m.owned_by == "awsomechat" and m.created > 0
+    assert client.models.retrieve("awsomechat-email_reply").id == "awsomechat-email_reply"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-5-turbo-ultra")
 
 
 # ------------------------------------------------------------------------- openai client

@@ -173,11 +173,9 @@ def _history(messages: list[OpenAIMessage]) -> tuple[str, tuple[tuple[str, str],
     return talk[-1].text(), tuple(pairs)
 
 
-@router.get("/v1/models")
-def models(principal: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
-    """The answer profiles as OpenAI models: `awsomechat` and `awsomechat-<profile>`."""
+def _model_list(ctx: Context) -> list[dict[str, Any]]:
     created = 1_767_225_600
-    data = [
+    return [
         {
             "id": MODEL_PREFIX if p.name == "chat" else f"{MODEL_PREFIX}-{p.name}",
             "object": "model",
@@ -187,7 +185,23 @@ def models(principal: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
         }
         for p in ctx.container.chat.profiles()
     ]
-    return {"object": "list", "data": data}
+
+
+@router.get("/v1/models")
+def models(principal: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+    """The answer profiles as OpenAI models: `awsomechat` and `awsomechat-<profile>`."""
+    return {"object": "list", "data": _model_list(ctx)}
+
+
+@router.get("/v1/models/{model_id}")
+def model(model_id: str, principal: CurrentPrincipal, ctx: Context) -> dict[str, Any]:
+    """One model (OpenAI's `models.retrieve`)."""
+    for entry in _model_list(ctx):
+        if entry["id"] == model_id:
+            return entry
+    raise ApiProblem(
+        404, f"the model {model_id!r} does not exist; see GET /v1/models", code="model_not_found"
+    )
 
 
 @router.post("/v1/chat/completions")

@@ -76,7 +76,9 @@ export function describeError(err) {
     case "rate":
       return `Too many requests.${wait}`;
     case "busy":
-      return `The server cannot answer right now${detail ? `: ${detail.replace(/[.\s]+$/, "")}` : ""}.${wait}`;
+      // The server's detail may end in its own "try again shortly": the wait below says it better.
+      return `The server cannot answer right now${detail
+        ? `: ${detail.replace(/[;,.]?\s*try again[^.;]*[.\s]*$/i, "").replace(/[.\s]+$/, "")}` : ""}.${wait}`;
     case "stream":
       return detail || "The answer stopped unexpectedly.";
     default:
