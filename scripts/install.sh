@@ -17,7 +17,8 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
-stamp=".install-stamp$([ $DEV = 1 ] && echo -dev)"
+stamp=".install-stamp"
+[ $DEV = 1 ] && stamp=".install-stamp-dev"
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
   exit 0
 fi
