@@ -193,3 +193,21 @@ def heading(title: str) -> None:
 def emit(figures: dict[str, Any]) -> None:
     """The last line of output: every figure as one JSON object."""
     print(json.dumps(figures, sort_keys=False, default=str), flush=True)
+
+
+class LogProgress:
+    """IngestProgress that logs a line every ``every`` files (benchmarks' own ingests)."""
+
+    def __init__(self, every: int = 50) -> None:
+        self.every = every
+        self.done = 0
+        self.total: int | None = None
+
+    def source_started(self, spec: str, total: int | None) -> None:
+        self.total = total
+        log(f"  ingesting {spec} ({total} files; unchanged files are skipped)")
+
+    def item_done(self, name: str, status: str, detail: str = "") -> None:
+        self.done += 1
+        if self.done % self.every == 0 or self.done == self.total:
+            log(f"    {self.done}/{self.total} files")

@@ -52,6 +52,7 @@ import numpy as np
 
 from _common import (
     BenchStore,
+    LogProgress,
     check,
     emit,
     heading,
@@ -61,7 +62,6 @@ from _common import (
     machine_info,
     show,
 )
-from awsomechat.auth.keys_pg import PgKeyStore
 from awsomechat.chat.models.packaged import resolve_gguf
 from awsomechat.cli.up import sample_kb_path
 from awsomechat.container import Container
@@ -123,26 +123,11 @@ def chat_questions(docs: Sequence[str]) -> list[str]:
 # ============================================================================ store
 
 
-class _LogProgress:
-    def __init__(self) -> None:
-        self.done = 0
-        self.total: int | None = None
-
-    def source_started(self, spec: str, total: int | None) -> None:
-        self.total = total
-        log(f"  ingesting {total} files of {spec} (unchanged files are skipped)")
-
-    def item_done(self, name: str, status: str, detail: str = "") -> None:
-        self.done += 1
-        if self.done % 25 == 0 or self.done == self.total:
-            log(f"    {self.done}/{self.total} files")
-
-
 def prepare_store(container: Container, kb: Path, docs: Sequence[str], all_docs: bool) -> dict[str, Any]:
     """Ingest the chosen pages (incrementally: a reused data dir skips what is already there)."""
     include = () if all_docs else tuple(docs)
     report = container.ingestion.ingest(
-        [str(kb)], IngestOptions(include=include, exclude=EXCLUDE), _LogProgress()
+        [str(kb)], IngestOptions(include=include, exclude=EXCLUDE), LogProgress(25)
     )
     log(f"  ingest: {report.summary()}")
     for name, reason in report.failed[:5]:
@@ -159,7 +144,7 @@ def prepare_store(container: Container, kb: Path, docs: Sequence[str], all_docs:
 
 
 def admin_key(container: Container) -> str:
-    keys = PgKeyStore(container.database)
+    keys = container.keys
     with contextlib.suppress(AwsomeChatError):  # a reused data dir: the user is already there
         keys.add_user(ADMIN, admin=True)
     return keys.create_key(ADMIN, "api-load bench")[1]

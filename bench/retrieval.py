@@ -50,6 +50,7 @@ from _common import (
     SAMPLE_KB,
     SCIFACT,
     BenchStore,
+    LogProgress,
     bench_container,
     check,
     emit,
@@ -319,21 +320,6 @@ def kb_queries(folders: Sequence[Path], n: int = 100) -> list[str]:
     return [*hand, *derived][:n]
 
 
-class _LogProgress:
-    def __init__(self) -> None:
-        self.done = 0
-        self.total: int | None = None
-
-    def source_started(self, spec: str, total: int | None) -> None:
-        self.total = total
-        log(f"  ingesting {spec} ({total} files; unchanged files are skipped)")
-
-    def item_done(self, name: str, status: str, detail: str = "") -> None:
-        self.done += 1
-        if self.done % 50 == 0 or self.done == self.total:
-            log(f"    {self.done}/{self.total} files")
-
-
 def kb_prototype(container: Container, texts: Sequence[str], passes: int) -> dict[str, Any]:
     """Hybrid latency with the query embedded on one torch thread (the recommended change)."""
     with torch_threads(1) as ok:
@@ -362,7 +348,7 @@ def run_kb(
     heading(f"(a) Sample knowledge base ({'one guide' if quick else 'all guides'})")
     with bench_container(store, db_name, embedder, fresh=False) as c:
         spec = folders[0] if quick else SAMPLE_KB
-        report = c.ingestion.ingest([str(spec)], IngestOptions(), _LogProgress())
+        report = c.ingestion.ingest([str(spec)], IngestOptions(), LogProgress())
         log(f"  ingest: {report.summary()}")
         stats = c.documents.stats()
         texts = kb_queries(folders, 50 if quick else 100)

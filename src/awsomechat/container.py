@@ -131,9 +131,13 @@ class Container:
 
         return build_chat_model(self.settings)
 
+    @property
+    def chat_model_loaded(self) -> bool:
+        return "chat_model" in self.__dict__
+
     def get_chat_model(self) -> ChatModel:
         """Callable form: the model loads on the first turn that needs it (not for abstentions)."""
-        if "chat_model" in self.__dict__:
+        if self.chat_model_loaded:
             return self.chat_model
         with self._model_lock:
             return self.chat_model

@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 
 import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
-from awsomechat.api.schemas import FilterIn
+from awsomechat.api.problems import ApiProblem
+from awsomechat.api.schemas import Citation, FilterIn
 from awsomechat.api.sse import ThreadedStream
-from awsomechat.chat.events import ChatEvent, ErrorEvent, FinalEvent
+from awsomechat.chat.events import ChatEvent, ErrorEvent, FinalEvent, SourcesEvent, StandaloneQuestionEvent
 from awsomechat.chat.service import ChatRequest
 from awsomechat.errors import AwsomeChatError, FilterError, StoreError, ValidationFailedError
 from awsomechat.filters import make_condition
@@ -113,3 +115,35 @@ async def events(ctx: ApiContext, stream: ThreadedStream[ChatEvent]) -> AsyncIte
     finally:
         if stream.cancelled:
             ctx.metrics.answers.labels("cancelled").inc()
+
+
+@dataclass(frozen=True)
+class Collected:
+    """A whole turn, for the non-streaming responses."""
+
+    standalone: StandaloneQuestionEvent | None
+    sources: list[Citation]
+    final: FinalEvent
+
+
+def error_problem(ctx: ApiContext, event: ErrorEvent) -> ApiProblem:
+    """The HTTP error for a turn that failed before any byte of the response was sent."""
+    if event.code == "store_unavailable":
+        return ApiProblem(503, event.message, code=event.code, retry_after=ctx.settings.api.retry_after_s)
+    return ApiProblem(502 if event.code == "model_error" else 500, event.message, code=event.code)
+
+
+async def collect(ctx: ApiContext, stream: ThreadedStream[ChatEvent]) -> Collected:
+    """Run the turn to its end; an error event becomes an :class:`ApiProblem`."""
+    standalone: StandaloneQuestionEvent | None = None
+    sources: list[Citation] = []
+    async for event in events(ctx, stream):
+        if isinstance(event, StandaloneQuestionEvent):
+            standalone = event
+        elif isinstance(event, SourcesEvent):
+            sources = [Citation.of(c) for c in event.sources]
+        elif isinstance(event, ErrorEvent):
+            raise error_problem(ctx, event)
+        elif isinstance(event, FinalEvent):
+            return Collected(standalone, sources, event)
+    raise ApiProblem(500, "the answer ended without a result")

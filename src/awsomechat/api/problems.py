@@ -65,20 +65,12 @@ class ApiProblem(Exception):
         self.retry_after = retry_after
         self.headers = dict(headers or {})
         self.code = code
-        if retry_after is not None:
-            self.headers["Retry-After"] = str(retry_after)
 
 
-def problem_response(
-    request: Request,
-    status: int,
-    detail: str,
-    *,
-    errors: list[dict[str, str]] | None = None,
-    retry_after: int | None = None,
-    headers: dict[str, str] | None = None,
-    code: str | None = None,
-) -> JSONResponse:
+def problem_response(request: Request, problem: ApiProblem) -> JSONResponse:
+    """The problem document for ``problem`` (Retry-After and WWW-Authenticate headers included)."""
+    status, detail, errors, retry_after = problem.status, problem.detail, problem.errors, problem.retry_after
+    code = problem.code
     request_id = getattr(request.state, "request_id", "")
     body: dict[str, Any] = {
         "type": f"https://awsomechat.dev/problems/{code or status}",
@@ -92,7 +84,7 @@ def problem_response(
         body["errors"] = errors
     if retry_after is not None:
         body["retry_after"] = retry_after
-    out_headers = dict(headers or {})  # X-Request-ID is added to every response by the middleware
+    out_headers = dict(problem.headers)  # X-Request-ID is added to every response by the middleware
     if retry_after is not None:
         out_headers["Retry-After"] = str(retry_after)
     if status == 401:
@@ -127,10 +119,7 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
-        return problem_response(
-            request, exc.status, exc.detail, errors=exc.errors, retry_after=exc.retry_after,
-            headers=exc.headers, code=exc.code,
-        )  # fmt: skip
+        return problem_response(request, exc)
 
     @app.exception_handler(AwsomeChatError)
     async def _project_error(request: Request, exc: AwsomeChatError) -> JSONResponse:
@@ -139,11 +128,11 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
         if status == 503:
             request.app.state.ctx.database_failed()
             log.warning("store unavailable: %s", exc.message)
-            return problem_response(request, 503, detail, retry_after=retry_after_s, code="store-unavailable")
+            return problem_response(request, store_unavailable(retry_after_s, detail))
         errors = (
             [{"field": exc.field, "message": exc.message}] if isinstance(exc, ValidationFailedError) else None
         )
-        return problem_response(request, status, detail, errors=errors)
+        return problem_response(request, ApiProblem(status, detail, errors=errors))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,36 +141,45 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem_response(request, 422, detail or "invalid request", errors=errors)
+        return problem_response(request, ApiProblem(422, detail or "invalid request", errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        problem = ApiProblem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        return problem_response(request, problem)
 
     @app.exception_handler(psycopg.DataError)
     async def _bad_data(request: Request, exc: psycopg.DataError) -> JSONResponse:
         # A value the database cannot store (e.g. a NUL character) that slipped past validation.
-        log.warning("database refused a value: %s", str(exc).strip().splitlines()[0] if str(exc) else "")
-        return problem_response(request, 422, f"a value cannot be stored: {str(exc).strip().splitlines()[0]}")
+        reason = _first_line(exc)
+        log.warning("database refused a value: %s", reason)
+        return problem_response(request, ApiProblem(422, f"a value cannot be stored: {reason}"))
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(PoolTimeout)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
         request.app.state.ctx.database_failed()
-        log.warning(
-            "database unavailable: %s", str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
-        )
-        return problem_response(
-            request, 503, "the database is unavailable; try again shortly",
-            retry_after=retry_after_s, code="store-unavailable",
-        )  # fmt: skip
+        log.warning("database unavailable: %s", _first_line(exc) or type(exc).__name__)
+        return problem_response(request, store_unavailable(retry_after_s))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            request, 500, "internal error; the request id identifies it in the server log"
+            request, ApiProblem(500, "internal error; the request id identifies it in the server log")
         )
+
+
+def store_unavailable(
+    retry_after_s: int, detail: str = "the database is unavailable; try again shortly"
+) -> ApiProblem:
+    """The 503 every route answers while the database cannot be reached."""
+    return ApiProblem(503, detail, retry_after=retry_after_s, code="store-unavailable")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

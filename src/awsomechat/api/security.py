@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from awsomechat.api.context import ApiContext, get_context
-from awsomechat.api.problems import ApiProblem
+from awsomechat.api.problems import ApiProblem, store_unavailable
 from awsomechat.errors import AuthenticationError, PermissionDeniedError
 from awsomechat.settings import is_loopback_host
 from awsomechat.types import Principal
@@ -41,10 +41,7 @@ def current_principal(
 ) -> Principal:
     """The authenticated caller (401 without a valid key, 429 past the per-key rate)."""
     if ctx.database_recently_failed():
-        raise ApiProblem(
-            503, "the database is unavailable; try again shortly",
-            retry_after=ctx.settings.api.retry_after_s, code="store-unavailable",
-        )  # fmt: skip
+        raise store_unavailable(ctx.settings.api.retry_after_s)
     header = request.headers.get("authorization", "")
     if not header:
         local = _local_principal(request, ctx)

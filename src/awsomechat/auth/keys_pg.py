@@ -123,16 +123,19 @@ class PgKeyStore:
         return self.get_user(user_id)
 
     def get_user(self, user_id: str) -> UserRecord:
-        for user in self.list_users():
-            if user.id == user_id:
-                return user
-        raise NotFoundError(f"no user {user_id!r}", hint="see `awsomechat users list`")
+        users = self.list_users(user_id)
+        if not users:
+            raise NotFoundError(f"no user {user_id!r}", hint="see `awsomechat users list`")
+        return users[0]
 
-    def list_users(self) -> list[UserRecord]:
+    def list_users(self, user_id: str | None = None) -> list[UserRecord]:
+        """Every user (or just ``user_id``) with the number of active keys."""
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "SELECT u.*, count(k.id) FILTER (WHERE k.revoked_at IS NULL) AS active_keys"
-                " FROM api_users u LEFT JOIN api_keys k ON k.user_id = u.id GROUP BY u.id ORDER BY u.id"
+                " FROM api_users u LEFT JOIN api_keys k ON k.user_id = u.id"
+                " WHERE %(u)s::text IS NULL OR u.id = %(u)s GROUP BY u.id ORDER BY u.id",
+                {"u": user_id},
             )
             return [_user(r) for r in cur.fetchall()]
 

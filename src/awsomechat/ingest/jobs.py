@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from awsomechat.errors import AwsomeChatError
 from awsomechat.ingest.jobs_pg import IngestJob, JobFile, PgJobStore
-from awsomechat.ingest.pipeline import IngestionService, IngestOptions
+from awsomechat.ingest.pipeline import IngestionService, IngestOptions, IngestReport
 from awsomechat.store.documents import DocumentStore
 from awsomechat.types import AccessScope, SourceItem
 
@@ -86,8 +86,6 @@ class IngestJobRunner:
         try:
             self._jobs.set_running(job_id)
             progress = _JobProgress(self._jobs, self._documents, job_id, items)
-            from awsomechat.ingest.pipeline import IngestReport
-
             report = IngestReport()
             self._ingestion.ingest_items(items, source, options, progress, report)
             if not report.failed:

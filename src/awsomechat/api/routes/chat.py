@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from awsomechat.api.chat_bridge import checked_request, conditions, events, start_stream
-from awsomechat.api.problems import ApiProblem
+from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
 from awsomechat.api.schemas import ChatIn, ChatOut, Citation
 from awsomechat.api.security import Context, CurrentPrincipal
 from awsomechat.api.sse import sse
@@ -70,23 +69,9 @@ async def chat(body: ChatIn, principal: CurrentPrincipal, ctx: Context) -> Any:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    standalone, sources = "", []
-    async for event in events(ctx, stream):
-        if isinstance(event, StandaloneQuestionEvent):
-            standalone = event.question
-        elif isinstance(event, SourcesEvent):
-            sources = [Citation.of(c) for c in event.sources]
-        elif isinstance(event, ErrorEvent):
-            status = 503 if event.code == "store_unavailable" else 502 if event.code == "model_error" else 500
-            raise ApiProblem(
-                status,
-                event.message,
-                code=event.code,
-                retry_after=ctx.settings.api.retry_after_s if status == 503 else None,
-            )
-        elif isinstance(event, FinalEvent):
-            return _final_out(body.message, standalone, sources, event)
-    raise ApiProblem(500, "the answer ended without a result")
+    turn = await collect(ctx, stream)
+    standalone = turn.standalone.question if turn.standalone else ""
+    return _final_out(body.message, standalone, turn.sources, turn.final)
 
 
 async def _sse_body(ctx: Context, stream: Any, question: str) -> AsyncIterator[bytes]:

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from awsomechat.api.chat_bridge import checked_request, conditions, events, start_stream
+from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
 from awsomechat.api.problems import ApiProblem
 from awsomechat.api.schemas import Citation, FilterIn
 from awsomechat.api.security import Context, CurrentPrincipal
@@ -224,39 +224,23 @@ async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Cont
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    sources: list[Citation] = []
-    standalone: StandaloneQuestionEvent | None = None
-    async for event in events(ctx, stream):
-        if isinstance(event, StandaloneQuestionEvent):
-            standalone = event
-        elif isinstance(event, SourcesEvent):
-            sources = [Citation.of(c) for c in event.sources]
-        elif isinstance(event, ErrorEvent):  # the same statuses as POST /v1/chat
-            status = 503 if event.code == "store_unavailable" else 502 if event.code == "model_error" else 500
-            raise ApiProblem(
-                status,
-                event.message,
-                code=event.code,
-                retry_after=ctx.settings.api.retry_after_s if status == 503 else None,
-            )
-        elif isinstance(event, FinalEvent):
-            return {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": body.model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": event.answer},
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                    }
-                ],
-                "usage": _usage(event),
-                **_extension(event, sources, standalone),
+    turn = await collect(ctx, stream)  # errors: the same statuses as POST /v1/chat
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": turn.final.answer},
+                "finish_reason": "stop",
+                "logprobs": None,
             }
-    raise ApiProblem(500, "the answer ended without a result")
+        ],
+        "usage": _usage(turn.final),
+        **_extension(turn.final, turn.sources, turn.standalone),
+    }
 
 
 def _usage(final: FinalEvent) -> dict[str, int]:
@@ -285,17 +269,21 @@ def _extension(
     }
 
 
+def _data(body: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+
+
 async def _chunks(
     ctx: Context, stream: Any, cid: str, created: int, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
-    import json
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
-        body = {
-            "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra,
-        }  # fmt: skip
-        return f"data: {json.dumps(body, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
+        choices = (
+            [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+        )
+        body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": choices, **extra}  # fmt: skip
+        return _data(body)
 
     yield chunk({"role": "assistant", "content": ""})
     sources: list[Citation] = []
@@ -308,13 +296,10 @@ async def _chunks(
         elif isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
         elif isinstance(event, ErrorEvent):
-            err = {"error": {"message": event.message, "type": "server_error", "code": event.code}}
-            yield f"data: {json.dumps(err)}\n\n".encode()
+            yield _data({"error": {"message": event.message, "type": "server_error", "code": event.code}})
             return
         elif isinstance(event, FinalEvent):
             yield chunk({}, "stop", **_extension(event, sources, standalone))
             if include_usage:
-                body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                        "choices": [], "usage": _usage(event)}  # fmt: skip
-                yield f"data: {json.dumps(body)}\n\n".encode()
+                yield chunk(None, usage=_usage(event))
     yield b"data: [DONE]\n\n"

@@ -41,9 +41,10 @@ async def readyz(ctx: Context) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    checks["model"] = "loaded" if "chat_model" in ctx.container.__dict__ else "loads on first answer"
-    if ctx.settings.llm.kind == "llamacpp" and "chat_model" not in ctx.container.__dict__:
-        checks["model"] = "not loaded"
+    if ctx.container.chat_model_loaded:
+        checks["model"] = "loaded"
+    else:  # an in-process model is loaded by the warm-up; a remote one is reached per answer
+        checks["model"] = "not loaded" if ctx.settings.llm.kind == "llamacpp" else "loads on first answer"
     ready = checks["database"] == "ok" and checks["model"] != "not loaded"
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks, "queue": ctx.gate.waiting},
