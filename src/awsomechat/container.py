@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from awsomechat.settings import Settings, load_settings
 
@@ -141,6 +141,31 @@ class Container:
             return self.chat_model
         with self._model_lock:
             return self.chat_model
+
+    def model_status(self) -> dict[str, Any]:
+        """The chat model's state for ``/readyz`` (a model runner reports pid, restarts, last error)."""
+        from awsomechat.seams import ModelHealth
+
+        if self.chat_model_loaded and isinstance(self.chat_model, ModelHealth):
+            return self.chat_model.status()
+        if self.chat_model_loaded:
+            return {"state": "loaded", "ready": True}
+        if self.settings.llm.runner_url:  # not connected yet: what the supervisor says
+            from awsomechat.chat.models.runner_client import supervised_status
+
+            return supervised_status(self.settings.llm.runner_url) or {"state": "connecting", "ready": False}
+        if self.settings.llm.kind == "llamacpp":  # an in-process model is loaded by the warm-up
+            return {"state": "not loaded", "ready": False}
+        return {"state": "loads on first answer", "ready": True}
+
+    def check_model_available(self) -> None:
+        """Raise ``ModelUnavailableError`` at once when the model could not answer now."""
+        from awsomechat.seams import ModelHealth
+
+        if self.settings.llm.runner_url or self.chat_model_loaded:
+            model = self.get_chat_model()
+            if isinstance(model, ModelHealth):
+                model.check_available()
 
     @cached_property
     def chat(self) -> ChatService:

@@ -83,3 +83,11 @@ class UnsupportedTypeError(LoaderError):
 
 class FileTooLargeError(LoaderError):
     """The file is over the size limit."""
+
+
+class ModelUnavailableError(ModelError):
+    """The chat model cannot answer right now (its runner is starting, restarting or down)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after_s: int = 5) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s

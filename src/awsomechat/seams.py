@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -108,4 +108,17 @@ class ChatModel(Protocol):
         stop: Sequence[str] = (),
     ) -> Iterator[str | Usage]:
         """Yield text deltas, then one ``Usage``. Raises ``ModelError`` on backend failure."""
+        ...
+
+
+@runtime_checkable
+class ModelHealth(Protocol):
+    """A chat model whose availability can be asked before an answer (a model runner, a server)."""
+
+    def status(self) -> dict[str, Any]:
+        """State for ``/readyz``: at least ``state`` and ``ready``."""
+        ...
+
+    def check_available(self) -> None:
+        """Raise ``ModelUnavailableError`` when an answer could not be generated now."""
         ...

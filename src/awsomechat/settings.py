@@ -157,6 +157,29 @@ class LLMSettings(BaseModel):
         default="default", description="model name sent to the OpenAI-compatible server"
     )
     request_timeout_s: float = Field(default=120.0, gt=0)
+    extra_buffer_types: bool | None = Field(
+        default=None,
+        description="ggml's extra buffer types (weight repacking, AMX); default: on, except for a "
+        "llama.cpp build with AMX kernels on a CPU with AMX (they crash on Q4_K models)",
+    )
+    runner: bool = Field(
+        default=True,
+        description="serve runs a llamacpp model in one supervised model-runner process shared by "
+        "every worker (false: each worker loads the model itself)",
+    )
+    runner_url: str | None = Field(
+        default=None,
+        description="the model runner to use (unix:///path.sock or http://host:port); set by serve, "
+        "or point it at a runner started with `awsomechat model-runner`",
+    )
+    runner_max_restarts: int = Field(
+        default=5, ge=0, description="crashes within runner_restart_window_s before the runner stays down"
+    )
+    runner_restart_window_s: float = Field(default=300.0, gt=0)
+    runner_backoff_max_s: float = Field(default=30.0, gt=0, description="longest wait before a restart")
+    runner_start_timeout_s: float = Field(
+        default=300.0, gt=0, description="load + self-test time before a starting runner counts as failed"
+    )
 
 
 class ProfileSettings(BaseModel):

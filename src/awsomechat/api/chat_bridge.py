@@ -60,6 +60,9 @@ async def checked_request(
         raise ValidationFailedError(
             "profile", f"unknown profile {profile!r}; choose one of {', '.join(names)}"
         )
+    # A model runner that is down or restarting: 503 + Retry-After now, never a hang or a stream
+    # that can only end in an error.
+    await run_in_threadpool(ctx.container.check_model_available)
     if session_id is not None:  # 404 now rather than an error event mid-stream
         await run_in_threadpool(ctx.container.conversations.get_session, principal.user_id, session_id)
     return ChatRequest(

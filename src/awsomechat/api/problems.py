@@ -19,6 +19,7 @@ from awsomechat.errors import (
     AuthenticationError,
     AwsomeChatError,
     FilterError,
+    ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     StoreError,
@@ -120,6 +121,12 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
         return problem_response(request, exc)
+
+    @app.exception_handler(ModelUnavailableError)
+    async def _model_unavailable(request: Request, exc: ModelUnavailableError) -> JSONResponse:
+        detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        problem = ApiProblem(503, detail, retry_after=exc.retry_after_s, code="model-unavailable")
+        return problem_response(request, problem)
 
     @app.exception_handler(AwsomeChatError)
     async def _project_error(request: Request, exc: AwsomeChatError) -> JSONResponse:

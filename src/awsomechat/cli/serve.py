@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
 import tempfile
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from awsomechat.cli.common import console, handled
 from awsomechat.settings import ENV_PREFIX, Settings, load_settings
+
+if TYPE_CHECKING:
+    from awsomechat.runner.supervisor import RunnerSupervisor
 
 
 def api_settings(host: str | None, port: int | None, workers: int | None, local: bool | None) -> Settings:
@@ -29,6 +35,29 @@ def prepare_store(settings: Settings) -> None:
     from awsomechat.store.database import open_database
 
     open_database(settings.database, settings.data_dir).close()
+
+
+def runner_socket(settings: Settings) -> Path:
+    """The model runner's socket: one per ``serve`` (port), in the data directory when it fits."""
+    path = settings.data_dir / "run" / f"model-runner-{settings.api.port}.sock"
+    if len(str(path)) > 100:  # AF_UNIX paths are limited to ~108 bytes
+        tag = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        path = Path(tempfile.gettempdir()) / f"awsomechat-{os.getuid()}-{tag}.sock"
+    return path
+
+
+def start_model_runner(settings: Settings) -> RunnerSupervisor | None:
+    """With an in-process GGUF model, run it in one supervised runner that every worker shares."""
+    llm = settings.llm
+    if llm.kind != "llamacpp" or not llm.runner or llm.runner_url:
+        return None
+    from awsomechat.runner.supervisor import RunnerSupervisor
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    supervisor = RunnerSupervisor(runner_socket(settings), llm)
+    supervisor.start()
+    os.environ[f"{ENV_PREFIX}LLM__RUNNER_URL"] = supervisor.url  # the workers generate through it
+    return supervisor
 
 
 def run_server(settings: Settings) -> None:
@@ -51,9 +80,13 @@ def run_server(settings: Settings) -> None:
         # Prometheus figures of every worker, aggregated by /metrics.
         multiproc_dir = tempfile.mkdtemp(prefix="awsomechat-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
+    supervisor = start_model_runner(settings)
     try:
         uvicorn.run("awsomechat.api.app:create_app", **kwargs)
     finally:
+        if supervisor is not None:
+            supervisor.stop()
+            os.environ.pop(f"{ENV_PREFIX}LLM__RUNNER_URL", None)
         if multiproc_dir:
             shutil.rmtree(multiproc_dir, ignore_errors=True)
 
@@ -68,7 +101,7 @@ def serve_command(
     host: str | None = typer.Option(None, "--host", help="address to bind (default 127.0.0.1)"),
     port: int | None = typer.Option(None, "--port", "-p", help="port (default 8080)"),
     workers: int | None = typer.Option(
-        None, "--workers", "-w", help="worker processes (each loads the model)"
+        None, "--workers", "-w", help="worker processes (they share one model runner)"
     ),
     local: bool | None = typer.Option(
         None, "--local/--no-local", help="single-user mode without API keys (loopback only)"
@@ -85,3 +118,20 @@ def serve_command(
         if settings.api.local_mode:
             console.print("local mode: requests from this machine need no API key", highlight=False)
         run_server(settings)
+
+
+def model_runner_command(
+    listen: str = typer.Option(
+        ..., "--listen", help="unix:///path.sock or http://host:port (loopback unless a proxy guards it)"
+    ),
+) -> None:
+    """Run the chat model alone, as an OpenAI-compatible model runner (one generation at a time).
+
+    Point API replicas at it with AWSOMECHAT_LLM__RUNNER_URL; set AWSOMECHAT_LLM__API_KEY on both
+    to require a bearer token.
+    """
+    import sys
+
+    from awsomechat.runner.server import main
+
+    sys.exit(main(["--listen", listen]))

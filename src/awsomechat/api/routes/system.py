@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -29,7 +31,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is not ready"}})
 async def readyz(ctx: Context) -> JSONResponse:
-    """Ready to serve: the database answers and the chat model is loaded (or loadable)."""
+    """Ready to serve: the database answers and the chat model can generate.
+
+    With a model runner, ``model_runner`` gives its state (starting, ready, restarting, failed),
+    ``pid``, ``restarts`` and ``last_error``; the runner is ready only after its self-test (a short
+    real generation) passed. While it is not, chat routes answer 503 and everything else works.
+    """
     checks: dict[str, str] = {}
 
     def db_check() -> None:
@@ -41,15 +48,17 @@ async def readyz(ctx: Context) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
-    if ctx.container.chat_model_loaded:
-        checks["model"] = "loaded"
-    else:  # an in-process model is loaded by the warm-up; a remote one is reached per answer
-        checks["model"] = "not loaded" if ctx.settings.llm.kind == "llamacpp" else "loads on first answer"
-    ready = checks["database"] == "ok" and checks["model"] != "not loaded"
+    model = ctx.container.model_status()
+    checks["model"] = str(model.get("state", "unknown"))
+    ready = checks["database"] == "ok" and bool(model.get("ready"))
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready", "checks": checks, "queue": ctx.gate.waiting,
+    }  # fmt: skip
+    if "restarts" in model:  # a supervised model runner: pid, restarts, last error
+        body["model_runner"] = {k: v for k, v in model.items() if k != "ready"}
+    retry = int(model["retry_at"] - time.time()) if model.get("retry_at") else ctx.settings.api.retry_after_s
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks, "queue": ctx.gate.waiting},
-        status_code=200 if ready else 503,
-        headers={} if ready else {"Retry-After": str(ctx.settings.api.retry_after_s)},
+        body, status_code=200 if ready else 503, headers={} if ready else {"Retry-After": str(max(1, retry))}
     )
 
 

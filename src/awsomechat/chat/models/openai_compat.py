@@ -20,15 +20,24 @@ from awsomechat.settings import LLMSettings
 class OpenAIChatModel:
     """The ``ChatModel`` seam over an OpenAI-compatible HTTP API."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        base_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        server_name: str | None = None,
+    ) -> None:
         self._settings = settings
+        self._server = server_name or settings.base_url
         headers = {"Accept": "text/event-stream"}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
         self._client = httpx.Client(
-            base_url=settings.base_url.rstrip("/") + "/",
+            base_url=(base_url or settings.base_url).rstrip("/") + "/",
             headers=headers,
             timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
+            transport=transport,
         )
 
     @property
@@ -63,12 +72,13 @@ class OpenAIChatModel:
             body["stop"] = list(stop)
         usage = Usage(0, 0)
         completion = 0
+        finished = False
         try:
             with self._client.stream("POST", "chat/completions", json=body) as resp:
                 if resp.status_code != 200:
                     detail = resp.read().decode("utf-8", "replace")[:300]
                     raise ModelError(
-                        f"model server {self._settings.base_url} answered HTTP {resp.status_code}: {detail}",
+                        f"model server {self._server} answered HTTP {resp.status_code}: {detail}",
                         hint="check AWSOMECHAT_LLM__BASE_URL, __REMOTE_MODEL and __API_KEY",
                     )
                 for line in resp.iter_lines():
@@ -76,8 +86,13 @@ class OpenAIChatModel:
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
+                        finished = True
                         break
                     event = json.loads(data)
+                    if event.get("error"):
+                        err = event["error"]
+                        message = err.get("message", err) if isinstance(err, dict) else err
+                        raise ModelError(f"model server {self._server} failed mid-answer: {message}")
                     if event.get("usage"):
                         u = event["usage"]
                         usage = Usage(int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0)))
@@ -92,11 +107,13 @@ class OpenAIChatModel:
                             )
         except httpx.HTTPError as exc:
             raise ModelError(
-                f"model server {self._settings.base_url} failed: {exc}",
+                f"model server {self._server} failed: {exc}",
                 hint="is the server running? check AWSOMECHAT_LLM__BASE_URL",
             ) from exc
         except json.JSONDecodeError as exc:
             raise ModelError(f"model server sent a malformed stream event: {exc}") from exc
+        if not finished:  # the connection ended without [DONE]: a crash, not a short answer
+            raise ModelError(f"model server {self._server} ended the answer stream before its end")
         # Servers that do not report usage in streams (llama.cpp's) get an estimate of the prompt size.
         prompt = usage.prompt_tokens or sum(self.count_tokens(m.content) for m in messages)
         yield Usage(prompt, usage.completion_tokens or completion, usage.finish_reason)
