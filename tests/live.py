@@ -120,6 +120,7 @@ def live_server(
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
     setup: object = None,
+    wait: bool = True,
 ) -> Iterator[LiveServer]:
     """A server on a fresh database of the shared embedded PostgreSQL. ``setup(container)`` runs
     before the server starts (ingest documents, add users). An ``admin`` user's key is ready."""
@@ -140,7 +141,7 @@ def live_server(
         server.admin_key = server.create_user("admin", admin=True)
         if callable(setup):
             setup(container)
-        proc, server.url = launch(full_env, server.log_path, *args)
+        proc, server.url = launch(full_env, server.log_path, *args, wait=wait)
         server.procs.append(proc)
         yield server
     finally:

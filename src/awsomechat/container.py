@@ -162,7 +162,14 @@ class Container:
         """Raise ``ModelUnavailableError`` at once when the model could not answer now."""
         from awsomechat.seams import ModelHealth
 
-        if self.settings.llm.runner_url or self.chat_model_loaded:
+        url = self.settings.llm.runner_url
+        if url and not self.chat_model_loaded:  # the supervisor's word first: no model load to fail
+            from awsomechat.chat.models.runner_client import raise_unless_ready, supervised_status
+
+            status = supervised_status(url)
+            if status is not None:
+                raise_unless_ready(status, self.settings.api.retry_after_s)
+        if url or self.chat_model_loaded:
             model = self.get_chat_model()
             if isinstance(model, ModelHealth):
                 model.check_available()

@@ -76,20 +76,7 @@ class RunnerChatModel:
 
     def check_available(self) -> None:
         """Raise :class:`ModelUnavailableError` (→ 503 + Retry-After) unless the runner is ready."""
-        status = self.status()
-        if status.get("ready"):
-            return
-        state = status.get("state", "unknown")
-        retry = self._retry_after_s
-        if status.get("retry_at"):
-            retry = max(1, round(float(status["retry_at"]) - time.time()))
-        why = f" (last error: {status['last_error']})" if status.get("last_error") else ""
-        if state == "failed":
-            raise ModelUnavailableError(
-                f"the model runner is down after repeated crashes{why}",
-                hint="see /readyz and the server log; restart the service", retry_after_s=retry,
-            )  # fmt: skip
-        raise ModelUnavailableError(f"the model is {state}{why}; try again shortly", retry_after_s=retry)
+        raise_unless_ready(self.status(), self._retry_after_s)
 
     def stream(
         self,
@@ -116,3 +103,20 @@ def supervised_status(url: str) -> dict[str, Any] | None:
     if state.ready:
         out.update({k: info[k] for k in ("model", "selftest") if k in info})
     return out
+
+
+def raise_unless_ready(status: dict[str, Any], retry_after_s: int) -> None:
+    """:class:`ModelUnavailableError` for a runner status that is not ready, saying why."""
+    if status.get("ready"):
+        return
+    state = status.get("state", "unknown")
+    retry = retry_after_s
+    if status.get("retry_at"):
+        retry = max(1, round(float(status["retry_at"]) - time.time()))
+    why = f" (last error: {status['last_error']})" if status.get("last_error") else ""
+    if state == "failed":
+        raise ModelUnavailableError(
+            f"the model runner is down after repeated crashes{why}",
+            hint="see /readyz and the server log; restart the service", retry_after_s=retry,
+        )  # fmt: skip
+    raise ModelUnavailableError(f"the model is {state}{why}; try again shortly", retry_after_s=retry)
