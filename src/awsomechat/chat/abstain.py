@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from awsomechat.store.search import SearchQueries
 from awsomechat.text.analyzer import Analyzer
-from awsomechat.types import SearchHit
+from awsomechat.types import AccessScope, SearchHit
 
 # Words that shape a question without naming its subject: they must not count as uncovered.
 QUESTION_WORDS = (
@@ -54,14 +54,16 @@ class RelevanceGate:
         self._min_coverage = min_coverage
         self._top_n = top_n
         self._ignore = {analyzer.stem(w) for w in QUESTION_WORDS}
-        # Last question's IDF (one entry: a turn judges, then trims, for the same question).
-        self._idf_cache: tuple[str, dict[str, float]] | None = None
+        # Last question's IDF (one entry: a turn judges, then trims, for the same question and scope).
+        self._idf_cache: tuple[tuple[str, AccessScope], dict[str, float]] | None = None
 
-    def judge(self, question: str, hits: Sequence[SearchHit]) -> RelevanceVerdict:
+    def judge(self, question: str, hits: Sequence[SearchHit], scope: AccessScope) -> RelevanceVerdict:
+        """The verdict for ``hits`` retrieved for ``question`` under ``scope`` (the same scope: term
+        weights come from the passages it may read, so abstaining reveals nothing hidden)."""
         if not hits:
             return RelevanceVerdict(False, 0.0, 0.0, "no passage matched")
         top_dense = max((h.scores.dense for h in hits if h.scores.dense is not None), default=0.0)
-        coverage = self.coverage(question, hits[: self._top_n])
+        coverage = self.coverage(question, hits[: self._top_n], scope)
         if top_dense < self._min_dense:
             return RelevanceVerdict(False, top_dense, coverage, f"best similarity {top_dense:.2f} is too low")
         if coverage < self._min_coverage:
@@ -74,29 +76,31 @@ class RelevanceGate:
         """Content terms of ``text`` (analyzer terms without question words)."""
         return set(self._analyzer.terms(text)) - self._ignore
 
-    def _idf(self, question: str) -> dict[str, float]:
-        """IDF of each query term; judging and trimming share one database round trip per question."""
-        if self._idf_cache is not None and self._idf_cache[0] == question:
+    def _idf(self, question: str, scope: AccessScope) -> dict[str, float]:
+        """IDF of each query term among the passages ``scope`` may read; judging and trimming share
+        one database round trip per question."""
+        key = (question, scope)
+        if self._idf_cache is not None and self._idf_cache[0] == key:
             return self._idf_cache[1]
         terms = list(self._analyzer.query_terms(question))
-        n, df = self._queries.term_stats(terms) if terms else (1, {})
+        n, df = self._queries.term_stats(terms, scope) if terms else (1, {})
         n = max(n, 1)
         idf = {t: math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
-        self._idf_cache = (question, idf)
+        self._idf_cache = (key, idf)
         return idf
 
-    def relevance_scorer(self, question: str) -> Callable[[str], float]:
+    def relevance_scorer(self, question: str, scope: AccessScope) -> Callable[[str], float]:
         """Scores a sentence by the IDF mass of the question's terms it holds (for trimming passages)."""
-        idf = self._idf(question)
+        idf = self._idf(question, scope)
 
         def score(sentence: str) -> float:
             return sum(idf.get(t, 0.0) for t in set(self._analyzer.terms(sentence)))
 
         return score
 
-    def coverage(self, question: str, hits: Sequence[SearchHit]) -> float:
-        """IDF-weighted share of the question's terms found in ``hits``."""
-        idf = {t: w for t, w in self._idf(question).items() if t not in self._ignore}
+    def coverage(self, question: str, hits: Sequence[SearchHit], scope: AccessScope) -> float:
+        """IDF-weighted share of the question's terms found in ``hits`` (IDF within ``scope``)."""
+        idf = {t: w for t, w in self._idf(question, scope).items() if t not in self._ignore}
         if not idf:
             return 0.0
         present: set[str] = set()

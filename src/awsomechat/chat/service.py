@@ -156,7 +156,7 @@ class ChatService:
         return s
 
     def _judge(self, s: _State) -> _State:
-        s.verdict = self._gate.judge(s.standalone, s.hits)
+        s.verdict = self._gate.judge(s.standalone, s.hits, s.request.access)
         return s
 
     def _pack(self, s: _State) -> _State:
@@ -167,7 +167,7 @@ class ChatService:
                 count_tokens=model.count_tokens,
                 budget_tokens=self._chat.context_tokens,
                 max_passages=self._chat.max_passages,
-                relevance=self._gate.relevance_scorer(s.standalone),
+                relevance=self._gate.relevance_scorer(s.standalone, s.request.access),
             )
         return s
 

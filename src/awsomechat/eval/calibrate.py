@@ -26,8 +26,9 @@ class Signals:
 def collect(items: list[QAItem], retriever: HybridRetriever, gate: RelevanceGate, k: int) -> list[Signals]:
     out = []
     for item in items:
-        hits = retriever.search(SearchRequest(text=item.question, k=k, access=AccessScope.public())).hits
-        v = gate.judge(item.question, hits)
+        access = AccessScope.public()
+        hits = retriever.search(SearchRequest(text=item.question, k=k, access=access)).hits
+        v = gate.judge(item.question, hits, access)
         out.append(Signals(item, v.top_dense, v.coverage))
     return out
 

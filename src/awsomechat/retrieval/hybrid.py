@@ -19,7 +19,7 @@ from awsomechat.store.index_meta import IndexGuard, IndexSpec, describe
 from awsomechat.store.search import Candidate, SearchQueries
 from awsomechat.text.analyzer import Analyzer
 from awsomechat.text.highlight import make_excerpt
-from awsomechat.types import Scores, SearchHit, SearchRequest, SearchResponse
+from awsomechat.types import AccessScope, Scores, SearchHit, SearchRequest, SearchResponse
 
 
 class HybridRetriever:
@@ -61,7 +61,7 @@ class HybridRetriever:
             # BM25 needs no query vector: it runs in the database while the query is embedded.
             bm25_future = self._pool.submit(
                 self._bm25, query_terms, n_candidates if request.mode == "hybrid" else want, where, params,
-                0 if request.filters else 4 * n_candidates, timings,
+                request.access, 0 if request.filters else 4 * n_candidates, timings,
             )  # fmt: skip
         dense: list[Candidate] = []
         try:
@@ -135,15 +135,18 @@ class HybridRetriever:
         k: int,
         where: sql.Composable,
         params: list[Any],
+        scope: AccessScope,
         prefilter_pool: int,
         timings: dict[str, float],
     ) -> list[Candidate]:
         t0 = time.perf_counter()
         s = self._settings
-        # Without metadata filters, rank first and check access on the best few only.
+        # Without metadata filters, rank first and check access on the best few only. The corpus
+        # statistics are the caller's: scores never depend on passages it may not read.
         out = self._queries.bm25(
-            query_terms, k, where, params, k1=s.bm25_k1, b=s.bm25_b, prefilter_pool=prefilter_pool
-        )
+            query_terms, k, where, params, scope=scope, k1=s.bm25_k1, b=s.bm25_b,
+            prefilter_pool=prefilter_pool,
+        )  # fmt: skip
         timings["bm25_ms"] = _ms(t0)
         return out
 

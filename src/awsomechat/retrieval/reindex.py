@@ -52,10 +52,13 @@ class Reindexer:
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(HNSW_INDEX)))
             conn.execute("TRUNCATE bm25_postings")
             conn.execute("UPDATE bm25_stats SET n_chunks = 0, total_terms = 0")
-            rows = conn.execute("SELECT id, document_id, text FROM chunks ORDER BY id").fetchall()
+            rows = conn.execute(
+                "SELECT c.id, d.id, c.text, d.groups FROM chunks c JOIN documents d ON d.id = c.document_id"
+                " ORDER BY c.id"
+            ).fetchall()
             if progress:
                 progress.started(len(rows))
-            stats: dict[int, list[int]] = {}
+            stats: dict[tuple[tuple[str, ...], int], list[int]] = {}
             for start in range(0, len(rows), BATCH):
                 part = rows[start : start + BATCH]
                 vectors = emb.embed_passages([r[2] for r in part])
@@ -65,19 +68,24 @@ class Reindexer:
                         "UPDATE chunks SET embedding = %s, term_count = %s WHERE id = %s",
                         [(vec, a[1], r[0]) for r, vec, a in zip(part, vectors, analysed, strict=True)],
                     )
-                with conn.cursor().copy("COPY bm25_postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
+                copy_sql = "COPY bm25_postings (term, chunk_id, tf, dl, groups) FROM STDIN"
+                with conn.cursor().copy(copy_sql) as copy:
                     for r, (tf, n) in zip(part, analysed, strict=True):
-                        slot = stats.setdefault(r[1] % STATS_SLOTS, [0, 0])
+                        # Statistics per group set, and restricted postings carrying their groups:
+                        # BM25 stays scoped to what each caller may read.
+                        slot = stats.setdefault((tuple(r[3]), r[1] % STATS_SLOTS), [0, 0])
                         slot[0] += 1
                         slot[1] += n
                         for term, f in tf.items():
-                            copy.write_row((term, r[0], f, n))
+                            copy.write_row((term, r[0], f, n, list(r[3]) or None))
                 if progress:
                     progress.advanced(len(part))
-            for slot_id, (n_chunks, total) in stats.items():
+            for (groups, slot_id), (n_chunks, total) in stats.items():
                 conn.execute(
-                    "UPDATE bm25_stats SET n_chunks = %s, total_terms = %s WHERE slot = %s",
-                    (n_chunks, total, slot_id),
+                    "INSERT INTO bm25_stats (groups, slot, n_chunks, total_terms) VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT (groups, slot) DO UPDATE SET n_chunks = excluded.n_chunks,"
+                    " total_terms = excluded.total_terms",
+                    (list(groups), slot_id, n_chunks, total),
                 )
             write_spec(conn, new)
             create_hnsw(conn, new.dim, self._settings)

@@ -88,6 +88,18 @@ def _doc_record(row: dict[str, Any]) -> DocumentRecord:
     )
 
 
+def _add_stats(
+    conn: psycopg.Connection[Any], groups: tuple[str, ...], doc_id: int, n_chunks: int, total_terms: int
+) -> None:
+    """Add to (or, negative, take from) the BM25 statistics of a group set, in the document's slot."""
+    conn.execute(
+        "INSERT INTO bm25_stats (groups, slot, n_chunks, total_terms) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (groups, slot) DO UPDATE SET n_chunks = bm25_stats.n_chunks + excluded.n_chunks,"
+        " total_terms = bm25_stats.total_terms + excluded.total_terms",
+        (list(groups), doc_id % STATS_SLOTS, n_chunks, total_terms),
+    )
+
+
 class DocumentStore:
     """Documents and passages in PostgreSQL (see the module docstring for the guarantees)."""
 
@@ -132,67 +144,100 @@ class DocumentStore:
 
     def _write(self, doc: DocumentWrite, chunks: Sequence[IndexedChunk]) -> int:
         with self._db.pool.connection() as conn, conn.transaction():
-            row = conn.execute(
-                "INSERT INTO documents (source, uri, title, format, content_hash, options_hash, attributes,"
-                " groups, size_bytes, chunk_count) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
-                " ON CONFLICT (uri) DO UPDATE SET source = excluded.source, title = excluded.title,"
-                " format = excluded.format, content_hash = excluded.content_hash,"
-                " options_hash = excluded.options_hash,"
-                " attributes = excluded.attributes, groups = excluded.groups,"
-                " size_bytes = excluded.size_bytes, chunk_count = excluded.chunk_count,"
-                " updated_at = now()"
-                " RETURNING id",
-                (
-                    doc.source,
-                    doc.uri,
-                    doc.title,
-                    doc.format,
-                    doc.content_hash,
-                    doc.options_hash,
-                    json.dumps(doc.attributes),
-                    list(doc.groups),
-                    doc.size_bytes,
-                    len(chunks),
-                ),
-            ).fetchone()
-            assert row is not None
-            doc_id = int(row[0])
-            self._delete_chunks(conn, doc_id)
-            self._insert_chunks(conn, doc_id, chunks)
+            doc_id = self._upsert_document(conn, doc, len(chunks))
+            self._insert_chunks(conn, doc_id, doc.groups, chunks)
             return doc_id
 
+    def _upsert_document(self, conn: psycopg.Connection[Any], doc: DocumentWrite, n_chunks: int) -> int:
+        """Insert the document row, or update it and drop its old passages; returns its id.
+
+        The old version is read locked first: its groups say which statistics its passages leave.
+        When another writer inserts the same URI in between, the insert yields and the read, now
+        seeing that row, is repeated.
+        """
+        values = (
+            doc.source, doc.title, doc.format, doc.content_hash, doc.options_hash,
+            json.dumps(doc.attributes), list(doc.groups), doc.size_bytes, n_chunks,
+        )  # fmt: skip
+        while True:
+            old = conn.execute(
+                "SELECT id, groups FROM documents WHERE uri = %s FOR UPDATE", (doc.uri,)
+            ).fetchone()
+            if old is not None:
+                doc_id = int(old[0])
+                conn.execute(
+                    "UPDATE documents SET source = %s, title = %s, format = %s, content_hash = %s,"
+                    " options_hash = %s, attributes = %s::jsonb, groups = %s, size_bytes = %s,"
+                    " chunk_count = %s, updated_at = now() WHERE id = %s",
+                    (*values, doc_id),
+                )
+                self._delete_chunks(conn, doc_id, tuple(old[1]))
+                return doc_id
+            row = conn.execute(
+                "INSERT INTO documents (source, title, format, content_hash, options_hash, attributes,"
+                " groups, size_bytes, chunk_count, uri)"
+                " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s)"
+                " ON CONFLICT (uri) DO NOTHING RETURNING id",
+                (*values, doc.uri),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+
     def update_metadata(self, doc_id: int, doc: DocumentWrite) -> None:
-        """Change title, source, attributes or groups of an unchanged document (no re-embedding)."""
-        with self._db.pool.connection() as conn:
+        """Change title, source, attributes or groups of an unchanged document (no re-embedding).
+
+        New groups move the document's passages to the statistics and postings of its new scope.
+        """
+        with self._db.pool.connection() as conn, conn.transaction():
+            old = conn.execute("SELECT groups FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
+            if old is None:
+                return
             conn.execute(
                 "UPDATE documents SET title = %s, source = %s, attributes = %s::jsonb, groups = %s,"
                 " updated_at = now() WHERE id = %s",
                 (doc.title, doc.source, json.dumps(doc.attributes), list(doc.groups), doc_id),
             )
+            if tuple(old[0]) == tuple(doc.groups):
+                return
+            row = conn.execute(
+                "SELECT count(*), coalesce(sum(term_count), 0) FROM chunks WHERE document_id = %s",
+                (doc_id,),
+            ).fetchone()
+            assert row is not None
+            _add_stats(conn, tuple(old[0]), doc_id, -int(row[0]), -int(row[1]))
+            _add_stats(conn, tuple(doc.groups), doc_id, int(row[0]), int(row[1]))
+            conn.execute(
+                "UPDATE bm25_postings SET groups = %s"
+                " WHERE chunk_id IN (SELECT id FROM chunks WHERE document_id = %s)",
+                (list(doc.groups) or None, doc_id),
+            )
 
     def delete(self, doc_id: int) -> bool:
         """Delete one document with all it owns; False if it did not exist."""
         with self._db.pool.connection() as conn, conn.transaction():
-            self._delete_chunks(conn, doc_id)
-            cur = conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
-            return cur.rowcount > 0
+            old = conn.execute("SELECT groups FROM documents WHERE id = %s FOR UPDATE", (doc_id,)).fetchone()
+            if old is None:
+                return False
+            self._delete_chunks(conn, doc_id, tuple(old[0]))
+            conn.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+            return True
 
-    def _delete_chunks(self, conn: psycopg.Connection[Any], doc_id: int) -> None:
-        # Postings go by cascade; the corpus statistics are ours to keep in step.
+    def _delete_chunks(self, conn: psycopg.Connection[Any], doc_id: int, groups: tuple[str, ...]) -> None:
+        # Postings go by cascade; the corpus statistics of the document's groups are ours to keep.
         row = conn.execute(
             "WITH gone AS (DELETE FROM chunks WHERE document_id = %s RETURNING term_count)"
             " SELECT count(*), coalesce(sum(term_count), 0) FROM gone",
             (doc_id,),
         ).fetchone()
         if row and row[0]:
-            conn.execute(
-                "UPDATE bm25_stats SET n_chunks = n_chunks - %s, total_terms = total_terms - %s"
-                " WHERE slot = %s",
-                (row[0], row[1], doc_id % STATS_SLOTS),
-            )
+            _add_stats(conn, groups, doc_id, -int(row[0]), -int(row[1]))
 
     def _insert_chunks(
-        self, conn: psycopg.Connection[Any], doc_id: int, chunks: Sequence[IndexedChunk]
+        self,
+        conn: psycopg.Connection[Any],
+        doc_id: int,
+        groups: tuple[str, ...],
+        chunks: Sequence[IndexedChunk],
     ) -> None:
         ids = [
             r[0]
@@ -220,14 +265,13 @@ class DocumentStore:
                         ch.vector,
                     )
                 )
-        with conn.cursor().copy("COPY bm25_postings (term, chunk_id, tf, dl) FROM STDIN") as copy:
+        # Restricted passages' postings carry the groups (scoped document frequencies); public: NULL.
+        posting_groups = list(groups) or None
+        with conn.cursor().copy("COPY bm25_postings (term, chunk_id, tf, dl, groups) FROM STDIN") as copy:
             for cid, ch in zip(ids, chunks, strict=True):
                 for term, tf in ch.term_freqs.items():
-                    copy.write_row((term, cid, tf, ch.term_count))
-        conn.execute(
-            "UPDATE bm25_stats SET n_chunks = n_chunks + %s, total_terms = total_terms + %s WHERE slot = %s",
-            (len(chunks), sum(c.term_count for c in chunks), doc_id % STATS_SLOTS),
-        )
+                    copy.write_row((term, cid, tf, ch.term_count, posting_groups))
+        _add_stats(conn, groups, doc_id, len(chunks), sum(c.term_count for c in chunks))
 
     # ------------------------------------------------------------------- reads
     def list_documents(

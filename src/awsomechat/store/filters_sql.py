@@ -17,13 +17,18 @@ from awsomechat.types import AccessScope, Condition
 _CMP = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def access_clause(scope: AccessScope) -> tuple[sql.Composable, list[Any]]:
-    """Public documents (no groups) plus documents sharing a group with the caller."""
+def access_clause(scope: AccessScope, table: str = "d") -> tuple[sql.Composable, list[Any]]:
+    """Public documents (no groups) plus documents sharing a group with the caller.
+
+    ``table`` names the alias whose ``groups`` column is tested: the documents (``d``), or the BM25
+    statistics and postings, which carry their documents' groups so scores can be scoped too.
+    """
     if scope.all_access:
         return sql.SQL("TRUE"), []
+    groups = sql.SQL("{}.groups").format(sql.Identifier(table))
     if not scope.groups:
-        return sql.SQL("d.groups = '{}'"), []
-    return sql.SQL("(d.groups = '{}' OR d.groups && %s::text[])"), [sorted(scope.groups)]
+        return sql.SQL("{} = '{{}}'").format(groups), []
+    return sql.SQL("({g} = '{{}}' OR {g} && %s::text[])").format(g=groups), [sorted(scope.groups)]
 
 
 def condition_clause(cond: Condition) -> tuple[sql.Composable, list[Any]]:

@@ -2,7 +2,8 @@
 
 Dense: cosine distance over the HNSW index with pgvector's iterative index scans, so a filter
 that keeps few passages still returns ``k`` of them. BM25: Okapi BM25 scored in SQL from the
-postings table, with document frequencies counted from the same rows in the same snapshot.
+postings table, with document frequencies counted from the same rows in the same snapshot, and
+every statistic (N, avgdl, df) limited to the passages the caller may read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from psycopg.rows import dict_row
 
 from awsomechat.settings import DatabaseSettings
 from awsomechat.store.database import Database
+from awsomechat.store.filters_sql import access_clause
+from awsomechat.types import AccessScope
 
 # pgvector's upper bound for hnsw.ef_search; with iterative scans on, LIMIT k is still met above it.
 HNSW_EF_SEARCH_MAX = 1000
@@ -46,20 +49,54 @@ class HitRow:
     attributes: dict[str, Any]
 
 
-# Per-passage BM25 scores of the query terms (parameters: terms, qtfs, terms, k1, k1, b, b).
-_BM25_SCORES = (
-    "WITH q AS (SELECT * FROM unnest(%s::text[], %s::int[]) AS q(term, qtf)),"
-    " st AS (SELECT greatest(sum(n_chunks), 1)::float8 AS n,"
-    "        greatest(sum(total_terms), 1)::float8 / greatest(sum(n_chunks), 1) AS avgdl"
-    "        FROM bm25_stats),"
-    " df AS (SELECT p.term, count(*)::float8 AS df FROM bm25_postings p"
-    "        WHERE p.term = ANY(%s::text[]) GROUP BY p.term),"
-    " w AS (SELECT q.term, q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) AS idf"
-    "       FROM q JOIN df USING (term) CROSS JOIN st),"
-    " s AS (SELECT p.chunk_id,"
-    "        sum(w.idf * p.tf * (%s + 1) / (p.tf + %s * (1 - %s + %s * p.dl / st.avgdl))) AS score"
-    "        FROM bm25_postings p JOIN w USING (term) CROSS JOIN st GROUP BY p.chunk_id)"
-)
+def _scoped_stats(scope: AccessScope, terms: list[str]) -> tuple[sql.Composable, list[Any]]:
+    """CTEs ``st`` (N and avgdl) and ``vdf`` (each term's document frequency) over the passages
+    ``scope`` may read.
+
+    A caller who may read everything sums every statistics row and counts the postings as they
+    are (the fast path). Any other caller sums the rows of the group sets it may read and
+    subtracts, per term, the postings of restricted passages it may not read, which a partial
+    index holds apart (nothing to read when every document is public).
+    """
+    st_access, st_params = access_clause(scope, "g")
+    stmt = sql.SQL(
+        "st AS (SELECT greatest(sum(n_chunks), 1)::float8 AS n,"
+        " greatest(sum(total_terms), 1)::float8 / greatest(sum(n_chunks), 1) AS avgdl,"
+        " coalesce(sum(n_chunks), 0) AS n_chunks FROM bm25_stats g WHERE {}),"
+        " df AS (SELECT p.term, count(*)::float8 AS df FROM bm25_postings p"
+        " WHERE p.term = ANY(%s::text[]) GROUP BY p.term),"
+    ).format(st_access)
+    if scope.all_access:
+        return stmt + sql.SQL(" vdf AS (SELECT term, df FROM df)"), [*st_params, terms]
+    p_access, p_params = access_clause(scope, "p")
+    hidden = sql.SQL(
+        " hidden AS (SELECT p.term, count(*)::float8 AS df FROM bm25_postings p"
+        " WHERE p.term = ANY(%s::text[]) AND p.groups IS NOT NULL AND NOT {} GROUP BY p.term),"
+        " vdf AS (SELECT df.term, df.df - coalesce(hidden.df, 0) AS df FROM df"
+        " LEFT JOIN hidden USING (term))"
+    ).format(p_access)
+    return stmt + hidden, [*st_params, terms, terms, *p_params]
+
+
+def _bm25_scores(
+    query_terms: Counter[str], scope: AccessScope, k1: float, b: float
+) -> tuple[sql.Composable, list[Any]]:
+    """CTE ``s``: each passage's BM25 score for the query, with statistics over what ``scope`` may
+    read. Terms no readable passage holds get no weight: they could only score hidden passages."""
+    terms = list(query_terms)
+    stats, stats_params = _scoped_stats(scope, terms)
+    stmt = (
+        sql.SQL("WITH q AS (SELECT * FROM unnest(%s::text[], %s::int[]) AS q(term, qtf)), ")
+        + stats
+        + sql.SQL(
+            ", w AS (SELECT q.term, q.qtf * ln(1 + (st.n - vdf.df + 0.5) / (vdf.df + 0.5)) AS idf"
+            " FROM q JOIN vdf USING (term) CROSS JOIN st WHERE vdf.df > 0),"
+            " s AS (SELECT p.chunk_id,"
+            " sum(w.idf * p.tf * (%s + 1) / (p.tf + %s * (1 - %s + %s * p.dl / st.avgdl))) AS score"
+            " FROM bm25_postings p JOIN w USING (term) CROSS JOIN st GROUP BY p.chunk_id)"
+        )
+    )
+    return stmt, [terms, [query_terms[t] for t in terms], *stats_params, k1, k1, b, b]
 
 
 class SearchQueries:
@@ -107,6 +144,7 @@ class SearchQueries:
         where: sql.Composable,
         params: Sequence[Any],
         *,
+        scope: AccessScope,
         k1: float,
         b: float,
         prefilter_pool: int = 0,
@@ -115,6 +153,8 @@ class SearchQueries:
 
         idf = ln(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's, never negative);
         score = sum over query terms of qtf * idf * tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)).
+        N, avgdl and df count only the passages ``scope`` may read (``where`` must hold its access
+        clause), so no score depends on a passage the caller cannot see.
 
         With ``prefilter_pool`` > 0 (for requests without metadata filters), the best
         ``prefilter_pool`` passages are ranked first and only they are joined and filtered; when
@@ -123,11 +163,10 @@ class SearchQueries:
         """
         if not query_terms:
             return []
-        terms = list(query_terms)
-        head = [terms, [query_terms[t] for t in terms], terms, k1, k1, b, b]
+        scores, head = _bm25_scores(query_terms, scope, k1, b)
         if prefilter_pool > k:
-            stmt = sql.SQL(
-                _BM25_SCORES + " , top AS MATERIALIZED (SELECT chunk_id, score FROM s"
+            stmt = scores + sql.SQL(
+                " , top AS MATERIALIZED (SELECT chunk_id, score FROM s"
                 " ORDER BY score DESC, chunk_id LIMIT %s)"
                 " SELECT top.chunk_id, top.score FROM top"
                 " JOIN chunks c ON c.id = top.chunk_id JOIN documents d ON d.id = c.document_id"
@@ -137,8 +176,8 @@ class SearchQueries:
                 rows = conn.execute(stmt, [*head, prefilter_pool, *params, k]).fetchall()
             if len(rows) >= k:
                 return [Candidate(int(r[0]), float(r[1])) for r in rows]
-        stmt = sql.SQL(
-            _BM25_SCORES + " SELECT s.chunk_id, s.score FROM s"
+        stmt = scores + sql.SQL(
+            " SELECT s.chunk_id, s.score FROM s"
             " JOIN chunks c ON c.id = s.chunk_id JOIN documents d ON d.id = c.document_id"
             " WHERE {where} ORDER BY s.score DESC, s.chunk_id LIMIT %s"
         ).format(where=where)
@@ -146,16 +185,25 @@ class SearchQueries:
             rows = conn.execute(stmt, [*head, *params, k]).fetchall()
         return [Candidate(int(r[0]), float(r[1])) for r in rows]
 
-    def term_stats(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        """Number of passages and the document frequency of each term (0 when absent)."""
+    def term_stats(self, terms: Sequence[str], scope: AccessScope) -> tuple[int, dict[str, int]]:
+        """Passages ``scope`` may read and the document frequency of each term among them (0 when
+        absent)."""
+        stats, params = _scoped_stats(scope, list(terms))
+        stmt = (
+            sql.SQL("WITH ")
+            + stats
+            + sql.SQL(" SELECT NULL, st.n_chunks FROM st UNION ALL SELECT term, df FROM vdf")
+        )
         with self._db.pool.connection() as conn:
-            n_row = conn.execute("SELECT coalesce(sum(n_chunks), 0) FROM bm25_stats").fetchone()
-            rows = conn.execute(
-                "SELECT term, count(*) FROM bm25_postings WHERE term = ANY(%s) GROUP BY term", (list(terms),)
-            ).fetchall()
+            rows = conn.execute(stmt, params).fetchall()
         df = {t: 0 for t in terms}
-        df.update({r[0]: int(r[1]) for r in rows})
-        return int(n_row[0]) if n_row else 0, df
+        n = 0
+        for term, value in rows:
+            if term is None:
+                n = int(value)
+            else:
+                df[term] = int(value)
+        return n, df
 
     def rows(self, chunk_ids: Sequence[int]) -> dict[int, HitRow]:
         """Passage and document details for the given passages."""
