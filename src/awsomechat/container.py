@@ -108,14 +108,16 @@ class Container:
     @cached_property
     def ingestion(self) -> IngestionService:
         from awsomechat.ingest.loaders.registry import LoaderRegistry
+        from awsomechat.ingest.loaders.zipcheck import ZipLimits
         from awsomechat.ingest.pipeline import IngestionService
 
+        ing = self.settings.ingest
         return IngestionService(
             self.documents,
             self.index_guard,
             self.get_embedder,
             self.analyzer,
-            LoaderRegistry(),
+            LoaderRegistry(zip_limits=ZipLimits(ing.max_unzipped_bytes, ing.max_zip_ratio)),
             self.settings,
         )
 

@@ -90,6 +90,12 @@ class IngestSettings(BaseModel):
     """Limits and defaults for ingestion."""
 
     max_file_mb: float = Field(default=50.0, gt=0)
+    max_unzipped_mb: float = Field(
+        default=100.0, gt=0, description="largest size a DOCX may inflate to (decompression bombs)"
+    )
+    max_zip_ratio: float = Field(
+        default=100.0, gt=1, description="largest compression ratio of a DOCX part over 1 MB inflated"
+    )
     crawl_depth: int = Field(default=0, ge=0, le=10)
     crawl_max_pages: int = Field(default=100, ge=1, le=100_000)
     http_timeout_s: float = Field(default=20.0, gt=0)
@@ -98,6 +104,10 @@ class IngestSettings(BaseModel):
     @property
     def max_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_unzipped_bytes(self) -> int:
+        return int(self.max_unzipped_mb * 1024 * 1024)
 
 
 class RerankerSettings(BaseModel):

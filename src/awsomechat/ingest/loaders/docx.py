@@ -12,6 +12,7 @@ from docx.text.paragraph import Paragraph
 
 from awsomechat.errors import LoaderError
 from awsomechat.ingest.loaders.text import file_stem
+from awsomechat.ingest.loaders.zipcheck import ZipLimits, check_zip
 from awsomechat.types import JsonScalar, LoadedDocument, Section, SourceItem
 
 __all__ = ["DocxLoader"]
@@ -50,8 +51,15 @@ class DocxLoader:
 
     format = "docx"
 
+    def __init__(self, zip_limits: ZipLimits | None = None) -> None:
+        self.zip_limits = zip_limits or ZipLimits()
+
     def load(self, item: SourceItem) -> LoadedDocument:
-        """Read ``item``'s body in order: headings open sections, tables become `` | `` rows."""
+        """Read ``item``'s body in order: headings open sections, tables become `` | `` rows.
+
+        The archive is judged from its central directory first (decompression bombs).
+        """
+        check_zip(item.name, item.data, self.zip_limits)
         try:
             document: Any = docx.Document(io.BytesIO(item.data))
             blocks = list(document.iter_inner_content())

@@ -14,6 +14,7 @@ from awsomechat.ingest.loaders.html import HtmlLoader
 from awsomechat.ingest.loaders.markdown import MarkdownLoader
 from awsomechat.ingest.loaders.pdf import PdfLoader
 from awsomechat.ingest.loaders.text import TextLoader, looks_binary
+from awsomechat.ingest.loaders.zipcheck import ZipLimits, check_zip
 from awsomechat.types import LoadedDocument, SourceItem
 
 __all__ = [
@@ -119,7 +120,7 @@ class LoaderRegistry:
     """A dict of format name -> loader, plus extension and Content-Type maps to pick one.
 
     Register a new format with ``register``; the defaults cover PDF, HTML, Markdown, DOCX, text
-    and FAQ (CSV/JSON) files.
+    and FAQ (CSV/JSON) files. ``zip_limits`` bound what a ZIP-based file (DOCX) may inflate to.
     """
 
     def __init__(
@@ -127,8 +128,11 @@ class LoaderRegistry:
         loaders: Mapping[str, Loader] | None = None,
         extensions: Mapping[str, str] | None = None,
         content_types: Mapping[str, str] | None = None,
+        *,
+        zip_limits: ZipLimits | None = None,
     ) -> None:
-        defaults: list[Loader] = [PdfLoader(), HtmlLoader(), MarkdownLoader(), DocxLoader()]
+        self.zip_limits = zip_limits or ZipLimits()
+        defaults: list[Loader] = [PdfLoader(), HtmlLoader(), MarkdownLoader(), DocxLoader(self.zip_limits)]
         defaults += [TextLoader(), FaqLoader()]
         self.loaders: dict[str, Loader] = (
             dict(loaders) if loaders is not None else {loader.format: loader for loader in defaults}
@@ -189,6 +193,8 @@ class LoaderRegistry:
             raise UnsupportedTypeError(
                 f"{item.name}: not a DOCX file (not a ZIP archive)", hint="check the file"
             )
+        if fmt == "docx":  # a decompression bomb is refused before any loader inflates it
+            check_zip(item.name, item.data, self.zip_limits)
         return fmt
 
     def load(self, item: SourceItem, *, max_bytes: int) -> LoadedDocument:
