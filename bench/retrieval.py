@@ -20,6 +20,12 @@ the target is run under EXPLAIN ANALYZE. ``--prototypes`` measures the recommend
 (covering postings index, top-N-first BM25 SQL, one-thread query embedding, HNSW built with
 ``ef_construction=200``) inside this script, restoring the store afterwards.
 
+BM25 statistics are scoped to the caller (N, avgdl and df over what it may read). On the synthetic
+store (every document public) and on a cached copy of it where every 5th document belongs to one
+of three groups, the BM25 SQL and the relevance gate's term statistics are timed per caller
+(admin, public, a group member) with scoped statistics and with statistics over every passage
+(the former behaviour, same results): the cost of scoping, SQL only.
+
 Run ``.venv/bin/python bench/retrieval.py --help`` for the options.
 """
 
@@ -256,7 +262,7 @@ def explain(
     where, params = where_clause(filters, AccessScope())
     if mode == "bm25":
         terms = container.analyzer.query_terms(text)
-        queries.bm25(terms, s.candidates, where, params, k1=s.bm25_k1, b=s.bm25_b)
+        queries.bm25(terms, s.candidates, where, params, scope=AccessScope(), k1=s.bm25_k1, b=s.bm25_b)
     else:
         queries.dense(container.embedder.embed_query(text), s.candidates, where, params)
     return plans[0] if plans else "(no plan)"
@@ -668,6 +674,109 @@ def store_sizes(container: Container) -> dict[str, Any]:
     }
 
 
+# ============================================================================ scoped BM25
+
+SCOPE_GROUPS = ("g0", "g1", "g2")
+SCOPE_RESTRICT_EVERY = 5  # every 5th document of the restricted copy gets one of SCOPE_GROUPS
+SCOPE_VERSION = 1  # bump when the restricted copy changes: cached copies are rebuilt
+# name: (the caller whose results are returned, the scope its statistics are counted over)
+SCOPE_VARIANTS: dict[str, tuple[AccessScope, AccessScope]] = {
+    "admin": (AccessScope.admin(), AccessScope.admin()),
+    "public_unscoped": (AccessScope(), AccessScope.admin()),
+    "public_scoped": (AccessScope(), AccessScope()),
+    "member_unscoped": (AccessScope(groups=frozenset({"g0"})), AccessScope.admin()),
+    "member_scoped": (AccessScope(groups=frozenset({"g0"})), AccessScope(groups=frozenset({"g0"}))),
+}
+
+
+def scope_latency(container: Container, texts: Sequence[str], passes: int) -> dict[str, Any]:
+    """BM25 SQL and the relevance gate's term statistics per caller, with statistics scoped to the
+    caller (as src does) and over every passage (as before: the same results, leaking scores).
+
+    Only the SQL is timed (no query embedding). The variants are interleaved per query so that
+    other load on the machine hits them alike. ``admin`` reads everything: the unchanged fast path.
+    """
+    s = container.settings.retrieval
+    q = container.search_queries
+    terms = [container.analyzer.query_terms(t) for t in texts]
+    wheres = {name: where_clause((), caller) for name, (caller, _) in SCOPE_VARIANTS.items()}
+    bm25_ms: dict[str, list[float]] = {name: [] for name in SCOPE_VARIANTS}
+    stats_ms: dict[str, list[float]] = {name: [] for name in SCOPE_VARIANTS}
+    for timed in [False] + [True] * passes:  # one untimed warm-up pass
+        for t in terms:
+            for name, (_, stats_scope) in SCOPE_VARIANTS.items():
+                where, params = wheres[name]
+                t0 = time.perf_counter()
+                q.bm25(
+                    t, s.candidates, where, params, scope=stats_scope, k1=s.bm25_k1, b=s.bm25_b,
+                    prefilter_pool=4 * s.candidates,
+                )  # fmt: skip
+                t1 = time.perf_counter()
+                q.term_stats(list(t), stats_scope)
+                if timed:
+                    bm25_ms[name].append((t1 - t0) * 1000)
+                    stats_ms[name].append((time.perf_counter() - t1) * 1000)
+    return {
+        "queries": len(texts),
+        "passes": passes,
+        "bm25_sql": {name: latency_summary(v) for name, v in bm25_ms.items()},
+        "term_stats_sql": {name: latency_summary(v) for name, v in stats_ms.items()},
+    }
+
+
+def restricted_copy(store: BenchStore, embedder: Embedder, cfg: SynthConfig) -> str:
+    """A copy of the synthetic store where every 5th document belongs to one of three groups,
+    regrouped with ``DocumentStore.update_metadata`` (as a group change moves statistics and
+    postings); cached like the store itself. Returns its database name."""
+    name = f"{cfg.db_name}_scoped_v{SCOPE_VERSION}"
+    with psycopg.connect(store.admin_url(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists:
+        with bench_container(store, name, embedder, fresh=False) as c, c.database.pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM documents WHERE groups <> '{}'").fetchone()
+        if row and row[0]:
+            log(f"  reusing the restricted copy {name}")
+            return name
+    store.drop_database(name)
+    t0 = time.perf_counter()
+    with psycopg.connect(store.admin_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(name), sql.Identifier(cfg.db_name)
+            )
+        )
+    log(f"  copied {cfg.db_name} in {time.perf_counter() - t0:.1f} s; restricting every 5th document")
+    with bench_container(store, name, embedder, fresh=False) as c:
+        docs = c.documents.list_documents(AccessScope.admin(), limit=10_000_000)
+        for i, d in enumerate(sorted(docs, key=lambda r: r.id)):
+            if i % SCOPE_RESTRICT_EVERY:
+                continue
+            groups = (SCOPE_GROUPS[(i // SCOPE_RESTRICT_EVERY) % len(SCOPE_GROUPS)],)
+            c.documents.update_metadata(
+                d.id,
+                DocumentWrite(
+                    source=d.source, uri=d.uri, title=d.title, format=d.format,
+                    content_hash=d.content_hash, size_bytes=d.size_bytes, attributes=d.attributes,
+                    groups=groups,
+                ),
+            )  # fmt: skip
+        log(f"  restricted {len(docs) // SCOPE_RESTRICT_EVERY} documents in {time.perf_counter() - t0:.1f} s")
+        vacuum_analyze(c)
+    return name
+
+
+def print_scope(name: str, fig: dict[str, Any]) -> None:
+    print(f"    {name}: {fig['queries']} queries x {fig['passes']} passes, SQL only")
+    for kind in ("bm25_sql", "term_stats_sql"):
+        for variant, ms in fig[kind].items():
+            show(f"  {kind} {variant} p50 / p95", f"{ms['p50_ms']} / {ms['p95_ms']}", "ms")
+        for who in ("public", "member"):
+            scoped, unscoped = fig[kind][f"{who}_scoped"], fig[kind][f"{who}_unscoped"]
+            d50 = scoped["p50_ms"] - unscoped["p50_ms"]
+            d95 = scoped["p95_ms"] - unscoped["p95_ms"]
+            show(f"  {kind} {who}: scoped - unscoped p50 / p95", f"{d50:+.2f} / {d95:+.2f}", "ms")
+
+
 def run_synthetic(
     store: BenchStore,
     embedder: Embedder,
@@ -698,6 +807,20 @@ def run_synthetic(
         vectors = [embedder.embed_query(t) for t in texts]
         out["recall"], exact = recall(c, vectors, ())
         out["recall_rare_filter"], _ = recall(c, vectors, (parse_filter(RARE_FILTER),))
+        log(f"  scoped BM25 statistics: {len(texts)} queries, every document public")
+        out["scope"] = {"all_public": scope_latency(c, texts, passes)}
+    scoped_db = restricted_copy(store, embedder, cfg)
+    with bench_container(store, scoped_db, embedder, fresh=False) as c:
+        log(
+            f"  scoped BM25 statistics: {len(texts)} queries,"
+            f" 1 in {SCOPE_RESTRICT_EVERY} documents restricted"
+        )
+        out["scope"]["restricted"] = {
+            "database": scoped_db,
+            **scope_latency(c, texts, passes),
+            "restricted_every": SCOPE_RESTRICT_EVERY,
+        }
+    with bench_container(store, cfg.db_name, embedder, fresh=False) as c:
         met = print_synthetic(out)
         if not (met.get("hybrid_p95", True) and met.get("hybrid_rare_filter_p95", True)):
             out["explain"] = explain_slow_stages(c, texts, runs["hybrid"])
@@ -725,6 +848,9 @@ def print_synthetic(out: dict[str, Any]) -> dict[str, bool]:
     met = print_latency(out["latency"], target_for=["hybrid", "hybrid_rare_filter"])
     for name in ("recall", "recall_rare_filter"):
         met |= print_recall(name, out[name])
+    print("  BM25 statistics scoped to the caller vs over every passage (admin: the fast path)")
+    for name, fig in out.get("scope", {}).items():
+        print_scope(name, fig)
     return met
 
 
@@ -780,7 +906,11 @@ class PrototypeBm25:
         *,
         k1: float,
         b: float,
+        scope: AccessScope | None = None,
+        prefilter_pool: int = 0,
     ) -> list[Candidate]:
+        # Statistics over every passage (the prototype predates scoped statistics): the same as the
+        # scoped ones on this store, where every document is public.
         if not query_terms:
             return []
         terms = list(query_terms)
@@ -801,7 +931,7 @@ class PrototypeBm25:
         self.calls += 1
         if len(rows) < k:
             self.fallbacks += 1
-            return self._current(query_terms, k, where, params, k1=k1, b=b)
+            return self._current(query_terms, k, where, params, scope=scope or AccessScope(), k1=k1, b=b)
         return [Candidate(int(r[0]), float(r[1])) for r in rows]
 
 
@@ -870,7 +1000,7 @@ def same_bm25(
     for text in texts:
         terms = container.analyzer.query_terms(text)
         args = (terms, s.candidates, where, params)
-        now = container.search_queries.bm25(*args, k1=s.bm25_k1, b=s.bm25_b)
+        now = container.search_queries.bm25(*args, scope=AccessScope(), k1=s.bm25_k1, b=s.bm25_b)
         new = proto(*args, k1=s.bm25_k1, b=s.bm25_b)
         same += [c.chunk_id for c in now] == [c.chunk_id for c in new]
     return same
