@@ -231,6 +231,13 @@ class ChatSettings(BaseModel):
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
 
 
+# Everything from the server itself, nothing inline, no framing (awsomechat.api.headers).
+UI_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 class ApiSettings(BaseModel):
     """The REST API and web UI service (``awsomechat serve``)."""
 
@@ -259,6 +266,29 @@ class ApiSettings(BaseModel):
         default_factory=list, description="origins allowed by CORS (web UI elsewhere)"
     )
     ui: bool = Field(default=True, description="serve the web UI at /")
+    content_security_policy: str = Field(
+        default=UI_CSP, min_length=1, description="Content-Security-Policy of the web UI and the API"
+    )
+    max_upload_mb: float = Field(default=200.0, gt=0, description="largest upload request (all files)")
+    max_concurrent_uploads: int = Field(
+        default=2, ge=1, le=1000, description="uploads read at once per process; beyond it 503"
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="on shutdown, how long a running ingestion job may finish before it is marked "
+        "interrupted",
+    )  # fmt: skip
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, description="a request's headers must arrive within this (408)"
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="longest pause between two pieces of a request body"
+    )
+    keep_alive_s: int = Field(default=5, ge=1, le=3600, description="idle keep-alive connections close after")
+    max_connections: int = Field(
+        default=512, ge=1, le=100_000, description="open connections per process; beyond it refused"
+    )
+    max_header_kb: int = Field(default=32, ge=1, le=1024, description="largest request head (line + headers)")
 
     @model_validator(mode="after")
     def _local_only_on_loopback(self) -> ApiSettings:

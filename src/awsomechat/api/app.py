@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from awsomechat.api.context import ApiContext
 from awsomechat.api.gate import GenerationGate
+from awsomechat.api.headers import SecurityHeadersMiddleware
 from awsomechat.api.metrics import Metrics
 from awsomechat.api.middleware import RequestContextMiddleware
 from awsomechat.api.problems import documented_errors, install_handlers
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
         max_body=api.max_body_kb * 1024,
         max_upload_body=upload_limit,
     )
+    # Outermost, so that every response gets them (the 413s the middleware above sends too).
+    app.add_middleware(SecurityHeadersMiddleware, csp=api.content_security_policy)
     root = web_root() if api.ui else None
     if root is not None:
         app.mount("/", StaticFiles(directory=root, html=True), name="web")
