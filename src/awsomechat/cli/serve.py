@@ -74,6 +74,11 @@ def run_server(settings: Settings) -> None:
         "access_log": False,  # our middleware logs requests (with request ids, without secrets)
         "timeout_graceful_shutdown": 10,
         "proxy_headers": False,
+        # Slow or stalled clients: header/body read deadlines and a connection cap (docs/production.md).
+        "http": "awsomechat.api.slow_clients:GuardedH11Protocol",
+        "timeout_keep_alive": api.keep_alive_s,
+        "limit_concurrency": api.max_connections,
+        "h11_max_incomplete_event_size": api.max_header_kb * 1024,
     }
     multiproc_dir = None
     if api.workers > 1:
