@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from awsomechat.chat.types import Citation
 from awsomechat.types import SearchHit
 
+# A passage cut shorter than this says too little to be worth its place in the prompt.
+_MIN_PASSAGE_TOKENS = 16
+
 
 @dataclass(frozen=True)
 class PackedPassage:
@@ -55,8 +58,25 @@ def _trim(text: str, count: Callable[[str], int], limit: int, relevance: Callabl
             best, best_score = (start, end), score
     start, end = best
     if end == start:  # one sentence longer than the limit: keep its beginning
-        return text[: limit * 3] + " …"
+        return _cut(text, count, limit)
     return ("… " if start else "") + " ".join(sentences[start:end]) + (" …" if end < len(sentences) else "")
+
+
+def _cut(text: str, count: Callable[[str], int], limit: int) -> str:
+    """The longest beginning of ``text`` that, with an ellipsis, stays within ``limit`` tokens."""
+    lo, hi = 0, len(text)
+    while lo < hi:  # binary search on the length: a few counts whatever the script (CJK, emoji)
+        mid = (lo + hi + 1) // 2
+        if count(text[:mid] + " …") <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + " …" if lo else ""
+
+
+def _label(title: str, heading_path: Sequence[str], page: int | None) -> str:
+    where = " › ".join(h for h in heading_path if h != title)
+    return title + (f" › {where}" if where else "") + (f" (p. {page})" if page else "")
 
 
 def pack_passages(
@@ -70,7 +90,9 @@ def pack_passages(
     """Best-ranked distinct passages that fit the budget, then re-ordered by document and position.
 
     Duplicates (same passage, or the same text from another document) are dropped; each passage is
-    capped so that a single long one cannot crowd out the rest.
+    capped so that a single long one cannot crowd out the rest. The rendered passages (labels
+    included) never exceed ``budget_tokens``: the budget may be what is left of the model's
+    context, so a passage that does not fit is cut to the room left, or left out.
     """
     per_passage = max(40, int(budget_tokens / max(1, min(max_passages, len(hits) or 1)) * 1.2))
     chosen: list[tuple[SearchHit, str]] = []
@@ -83,9 +105,16 @@ def pack_passages(
         key = _norm(_body(hit))
         if hit.chunk_id in seen_ids or key in seen_text:
             continue
-        text = _trim(_body(hit), count_tokens, per_passage, relevance)
-        n = count_tokens(text) + count_tokens(hit.title) + 8
-        if used + n > budget_tokens and chosen:
+        # "[n] label" line and the blank line between passages
+        head = count_tokens(f"[{len(chosen) + 1}] {_label(hit.title, hit.heading_path, hit.page)}\n") + 2
+        room = min(per_passage, budget_tokens - used - head)
+        if room < _MIN_PASSAGE_TOKENS:
+            continue
+        text = _trim(_body(hit), count_tokens, room, relevance)
+        if count_tokens(text) > room:  # the ellipses of a trimmed passage can tip it over
+            text = _cut(text, count_tokens, room)
+        n = count_tokens(text) + head
+        if not text or used + n > budget_tokens:
             continue
         chosen.append((hit, text))
         seen_ids.add(hit.chunk_id)
@@ -105,7 +134,5 @@ def render_passages(passages: Sequence[PackedPassage]) -> str:
     blocks = []
     for p in passages:
         c = p.citation
-        where = " › ".join(h for h in c.heading_path if h != c.title)
-        label = c.title + (f" › {where}" if where else "") + (f" (p. {c.page})" if c.page else "")
-        blocks.append(f"[{c.n}] {label}\n{p.text}")
+        blocks.append(f"[{c.n}] {_label(c.title, c.heading_path, c.page)}\n{p.text}")
     return "\n\n".join(blocks)

@@ -27,8 +27,16 @@ def needs_context(question: str) -> bool:
     return bool(_ANAPHORA.search(question) or _CONTINUATION.search(question) or len(words) <= 3)
 
 
+REWRITE_MAX_TOKENS = 64
+
+
+def history_line(turn: Turn) -> str:
+    """How one earlier turn appears in the rewrite prompt (answers shortened)."""
+    return f"User: {turn.standalone_question}\nAssistant: {_short(turn.answer)}"
+
+
 def rewrite_messages(history: Sequence[Turn], question: str) -> list[Message]:
-    convo = "\n".join(f"User: {t.standalone_question}\nAssistant: {_short(t.answer)}" for t in history)
+    convo = "\n".join(history_line(t) for t in history)
     return [
         Message("system", REWRITE_SYSTEM),
         Message("user", f"Conversation:\n{convo}\n\nLast question: {question}\nRewritten question:"),
@@ -44,7 +52,8 @@ def rewrite(model: ChatModel, history: Sequence[Turn], question: str) -> tuple[s
     """(standalone question, prompt tokens, completion tokens); falls back to the question as asked."""
     out: list[str] = []
     usage = Usage(0, 0)
-    for item in model.stream(rewrite_messages(history, question), max_tokens=64, temperature=0.0):
+    messages = rewrite_messages(history, question)
+    for item in model.stream(messages, max_tokens=REWRITE_MAX_TOKENS, temperature=0.0):
         if isinstance(item, Usage):
             usage = item
         else:

@@ -19,6 +19,13 @@ from dataclasses import dataclass, field
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from awsomechat.chat.abstain import RelevanceGate, RelevanceVerdict
+from awsomechat.chat.budget import (
+    MIN_PASSAGE_TOKENS,
+    PROMPT_OVERHEAD_TOKENS,
+    fit_history,
+    room_left,
+    tokens_upper_bound,
+)
 from awsomechat.chat.citations import attribute_uncited, resolve_citations
 from awsomechat.chat.context import PackedPassage, citation_for, pack_passages, render_passages
 from awsomechat.chat.events import (
@@ -30,12 +37,13 @@ from awsomechat.chat.events import (
     TokenEvent,
 )
 from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
-from awsomechat.chat.rewrite import needs_context, rewrite
+from awsomechat.chat.rewrite import REWRITE_MAX_TOKENS, history_line, needs_context, rewrite, rewrite_messages
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
-from awsomechat.errors import AwsomeChatError
+from awsomechat.errors import AwsomeChatError, ValidationFailedError
 from awsomechat.retrieval.hybrid import HybridRetriever
 from awsomechat.seams import ChatModel, ConversationStore
 from awsomechat.settings import ChatSettings, LLMSettings
+from awsomechat.text.storable import unstorable_reason
 from awsomechat.types import AccessScope, Condition, SearchHit, SearchRequest
 
 log = logging.getLogger(__name__)
@@ -119,26 +127,55 @@ class ChatService:
         if request.history is not None:
             history = [Turn(question=q, standalone_question=q, answer=a) for q, a in request.history]
         req = dataclasses.replace(request, message=message, profile=profile.name)
-        return _State(req, profile, session, self._trim_history(history), {})
+        self.check_fits(req)
+        return _State(req, profile, session, history, {})
 
-    def _trim_history(self, history: list[Turn]) -> list[Turn]:
-        """Newest turns that fit ``chat.history_tokens`` (≈4 characters per token)."""
-        kept: list[Turn] = []
-        used = 0
-        for turn in reversed(history):
-            used += (len(turn.standalone_question) + min(len(turn.answer), 1200)) // 4
-            if used > self._chat.history_tokens:
-                break
-            kept.append(turn)
-        return list(reversed(kept))
+    def check_fits(self, request: ChatRequest, *, field: str = "message") -> None:
+        """Refuse a message the model's context cannot hold with the profile's instructions, the
+        answer and room for one passage (``ValidationFailedError`` naming ``field``).
+
+        The API calls this before any response starts, so the refusal is a 422; the turn itself
+        checks again. A message that fits whatever the tokenizer is passed without counting (and
+        without loading the model).
+        """
+        reason = unstorable_reason(request.message)
+        if reason:
+            raise ValidationFailedError(field, reason)
+        profile = get_profile(request.profile, self._profiles)
+        message = request.message.strip()
+        system, user = profile.system, profile.user_message("", message)
+        reserve = self._llm.max_answer_tokens + MIN_PASSAGE_TOKENS + PROMPT_OVERHEAD_TOKENS
+        if tokens_upper_bound(system) + tokens_upper_bound(user) + reserve <= self._llm.n_ctx:
+            return
+        model = self._model()
+        room = room_left(model, system=system, user=user, answer_tokens=self._llm.max_answer_tokens)
+        if room < MIN_PASSAGE_TOKENS:
+            tokens = model.count_tokens(message)
+            raise ValidationFailedError(
+                field,
+                f"the message is {tokens} model tokens; with the instructions, the answer and one passage,"
+                f" the model's context of {model.context_window} tokens has room for"
+                f" {max(0, tokens + room - MIN_PASSAGE_TOKENS)}",
+                hint="shorten it",
+            )
+
+    def _fit_history(self, model: ChatModel, history: list[Turn], question: str) -> list[Turn]:
+        """Newest turns that fit ``chat.history_tokens`` and the rewrite prompt's share of the context."""
+        prompt = rewrite_messages([], question)
+        room = room_left(
+            model, system=prompt[0].content, user=prompt[1].content, answer_tokens=REWRITE_MAX_TOKENS
+        )
+        limit = min(self._chat.history_tokens, room)
+        return fit_history(history, history_line, model.count_tokens, limit)
 
     def _standalone(self, s: _State) -> _State:
         t0 = time.perf_counter()
         question = s.request.message
         mode = self._chat.rewrite
         wanted = bool(s.history) and mode != "never" and (mode == "always" or needs_context(question))
-        if wanted:
-            text, p, c = rewrite(self._model(), s.history, question)
+        history = self._fit_history(self._model(), s.history, question) if wanted else []
+        if history:
+            text, p, c = rewrite(self._model(), history, question)
             s.usage.append(Usage(p, c))
             s.standalone, s.rewritten = text, text != question
         else:
@@ -160,15 +197,32 @@ class ChatService:
         return s
 
     def _pack(self, s: _State) -> _State:
-        if s.verdict is not None and s.verdict.answerable:
-            model = self._model()
+        """Passages within ``chat.context_tokens`` and what the context has left after the
+        instructions, the question and the answer; re-packed tighter if the whole prompt, counted
+        at once, still comes out over."""
+        if s.verdict is None or not s.verdict.answerable:
+            return s
+        model = self._model()
+        question, system, answer = self._prompt_question(s), s.profile.system, self._llm.max_answer_tokens
+        room = room_left(
+            model, system=system, user=s.profile.user_message("", question), answer_tokens=answer
+        )
+        budget = min(self._chat.context_tokens, room)
+        for _ in range(3):
             s.passages = pack_passages(
                 s.hits,
                 count_tokens=model.count_tokens,
-                budget_tokens=self._chat.context_tokens,
+                budget_tokens=budget,
                 max_passages=self._chat.max_passages,
                 relevance=self._gate.relevance_scorer(s.standalone, s.request.access),
             )
+            user = s.profile.user_message(render_passages(s.passages), question)
+            over = -room_left(model, system=system, user=user, answer_tokens=answer)
+            if over <= 0:
+                break
+            budget -= over
+        else:
+            s.passages = []
         return s
 
     # ---------------------------------------------------------------- public

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
 from awsomechat.api.schemas import ChatIn, ChatOut, Citation
@@ -62,6 +63,8 @@ async def chat(body: ChatIn, principal: CurrentPrincipal, ctx: Context) -> Any:
         ctx, principal, message=body.message, session_id=body.session_id,
         filters=conditions(body.filters), profile=body.profile,
     )  # fmt: skip
+    # A message the model's context cannot hold is a 422 now, not an error once the answer streams.
+    await run_in_threadpool(ctx.container.chat.check_fits, request)
     stream = await start_stream(ctx, request)
     if body.stream:
         return StreamingResponse(

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
 from awsomechat.api.problems import ApiProblem
@@ -39,6 +40,7 @@ from awsomechat.chat.events import (
     TokenEvent,
 )
 from awsomechat.errors import ValidationFailedError
+from awsomechat.text.storable import unstorable_reason
 
 MODEL_PREFIX = "awsomechat"
 
@@ -158,19 +160,28 @@ def _profile_of(model: str, names: list[str]) -> str:
     )  # fmt: skip
 
 
-def _history(messages: list[OpenAIMessage]) -> tuple[str, tuple[tuple[str, str], ...]]:
-    talk = [m for m in messages if m.role in ("user", "assistant")]
-    if not talk or talk[-1].role != "user":
+def _history(messages: list[OpenAIMessage]) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+    """(index of the last user message, its text, earlier (question, answer) pairs)."""
+    talk = [(i, m) for i, m in enumerate(messages) if m.role in ("user", "assistant")]
+    if not talk or talk[-1][1].role != "user":
         raise ValidationFailedError("messages", "the last message must be from the user")
+    for i, m in talk:  # every text reaches retrieval or the database
+        reason = unstorable_reason(m.text())
+        if reason:
+            raise ValidationFailedError(_content_field(i), reason)
     pairs: list[tuple[str, str]] = []
     question: str | None = None
-    for m in talk[:-1]:
+    for _, m in talk[:-1]:
         if m.role == "user":
             question = m.text()
         elif question is not None:
             pairs.append((question, m.text()))
             question = None
-    return talk[-1].text(), tuple(pairs)
+    return talk[-1][0], talk[-1][1].text(), tuple(pairs)
+
+
+def _content_field(index: int) -> str:
+    return f"messages[{index}].content"
 
 
 def _model_list(ctx: Context) -> list[dict[str, Any]]:
@@ -208,12 +219,14 @@ def model(model_id: str, principal: CurrentPrincipal, ctx: Context) -> dict[str,
 async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Context) -> Any:
     """Answer the last user message from the documents, OpenAI-style (streaming or not)."""
     profile = _profile_of(body.model, [p.name for p in ctx.container.chat.profiles()])
-    question, pairs = _history(body.messages)
+    index, question, pairs = _history(body.messages)
     request = await checked_request(
         ctx, principal, message=question, session_id=body.session_id, filters=conditions(body.filters),
         profile=profile, history=None if body.session_id else pairs, persist=body.session_id is not None,
-        message_field="messages",
+        message_field=_content_field(index),
     )  # fmt: skip
+    # A message the model's context cannot hold is a 422 now, not an error once the answer streams.
+    await run_in_threadpool(ctx.container.chat.check_fits, request, field=_content_field(index))
     stream = await start_stream(ctx, request)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
