@@ -99,7 +99,9 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    upload_limit = api.max_upload_files * settings.ingest.max_bytes + 1024 * 1024
+    # A declared Content-Length over the upload limit (plus room for the multipart framing) is refused
+    # before anything is read; the upload route enforces the exact limits while it streams.
+    upload_limit = int(api.max_upload_mb * 1024 * 1024) + 1024 * 1024
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -12,16 +12,16 @@ import asyncio
 import json
 import re
 import uuid
-from pathlib import PurePath
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
 from awsomechat.api.problems import ApiProblem, documented_errors
 from awsomechat.api.schemas import DocumentDetail, DocumentList, DocumentOut, JobList, JobOut, PassageOut
 from awsomechat.api.security import AdminPrincipal, Context, CurrentPrincipal
+from awsomechat.api.uploads import OPENAPI_BODY, ReceivedUpload, UploadLimits, receive_upload, upload_slot
 from awsomechat.auth.names import check_groups
 from awsomechat.errors import (
     AwsomeChatError,
@@ -130,19 +130,8 @@ def _parse_attributes(raw: str | None) -> dict[str, Any]:
     return dict(value)
 
 
-def _safe_name(raw: str | None, index: int) -> str:
-    name = PurePath((raw or "").replace("\\", "/")).name.strip()
-    if not name or name in (".", "..") or len(name) > 255 or any(ord(c) < 32 for c in name):
-        raise ValidationFailedError(f"files[{index}]", f"file name {raw!r} is not usable")
-    return name
-
-
-async def _read_uploads(ctx: ApiContext, files: list[UploadFile]) -> list[Upload]:
-    max_files, max_bytes = ctx.settings.api.max_upload_files, ctx.settings.ingest.max_bytes
-    if not files:
-        raise ValidationFailedError("files", "no files in the upload")
-    if len(files) > max_files:
-        raise ValidationFailedError("files", f"{len(files)} files, over the limit of {max_files} per upload")
+def _checked_uploads(ctx: ApiContext, received: ReceivedUpload) -> list[Upload]:
+    """Every file's cheap checks (type, content, empty, decompression bombs) before any is stored."""
     uploads: list[Upload] = []
     seen: set[str] = set()
     for i, f in enumerate(files):
@@ -175,6 +164,7 @@ async def _read_uploads(ctx: ApiContext, files: list[UploadFile]) -> list[Upload
     return uploads
 
 
+    openapi_extra=OPENAPI_BODY,
 @router.post(
     "/v1/documents",
     status_code=202,
@@ -199,14 +189,22 @@ async def upload_documents(
 
     Uploading a file with the same name into the same collection replaces the earlier version.
     """
-    if not _COLLECTION_RE.match(collection):
-        raise ValidationFailedError("collection", "use letters, digits and _ . - (up to 64)")
-    attrs = _parse_attributes(attributes)
-    try:
-        group_list = check_groups([g for g in (groups or "").split(",")])
-    except AwsomeChatError as exc:
-        raise ValidationFailedError("groups", exc.message) from None
-    uploads = await _read_uploads(ctx, files)
+    s = ctx.settings
+    limits = UploadLimits(s.api.max_upload_files, s.ingest.max_file_mb, s.api.max_upload_mb)
+    with upload_slot(ctx):
+        received = await receive_upload(request, limits)
+        try:
+            collection = received.fields.get("collection") or "uploads"
+            if not _COLLECTION_RE.match(collection):
+                raise ValidationFailedError("collection", "use letters, digits and _ . - (up to 64)")
+            attrs = _parse_attributes(received.fields.get("attributes"))
+            try:
+                group_list = check_groups([g for g in received.fields.get("groups", "").split(",")])
+            except AwsomeChatError as exc:
+                raise ValidationFailedError("groups", exc.message) from None
+            uploads = await run_in_threadpool(_checked_uploads, ctx, received)
+        finally:
+            received.close()
     options = IngestOptions(attributes=attrs, groups=group_list)
     job, future = await run_in_threadpool(
         ctx.container.ingest_jobs.submit, principal.user_id, uploads, collection, options
