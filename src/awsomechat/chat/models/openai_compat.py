@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from awsomechat.chat.models.control_tokens import defuse_control_tokens
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError
 from awsomechat.settings import LLMSettings
@@ -27,8 +28,12 @@ class OpenAIChatModel:
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
         server_name: str | None = None,
+        defuse: bool = True,
     ) -> None:
         self._settings = settings
+        # The server tokenizes our texts itself, usually parsing special tokens: defuse them. Our
+        # own model runner tokenizes texts without special tokens, so it needs no defusing.
+        self._defuse = defuse_control_tokens if defuse else (lambda text: text)
         self._server = server_name or settings.base_url
         headers = {"Accept": "text/event-stream"}
         if settings.api_key is not None:
@@ -62,7 +67,7 @@ class OpenAIChatModel:
     ) -> Iterator[str | Usage]:
         body: dict[str, Any] = {
             "model": self._settings.remote_model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": self._defuse(m.content)} for m in messages],
             "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": True,

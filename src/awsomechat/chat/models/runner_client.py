@@ -40,7 +40,11 @@ class RunnerChatModel:
         else:
             transport, base = None, url.rstrip("/") + "/v1"
         self._remote = OpenAIChatModel(
-            settings, base_url=base, transport=transport, server_name=f"the model runner ({url})"
+            settings,
+            base_url=base,
+            transport=transport,
+            server_name=f"the model runner ({url})",
+            defuse=False,
         )
         self._health = httpx.Client(base_url=base.removesuffix("/v1"), transport=transport, timeout=2.0)
         self._probe: tuple[float, dict[str, Any]] | None = None
