@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from awsomechat.errors import FilterError
+from awsomechat.text.storable import unstorable_reason
 from awsomechat.types import Condition, FilterOp
 
 DOCUMENT_FIELDS = frozenset({"source", "uri", "title", "format", "created_at", "updated_at"})
@@ -45,8 +46,9 @@ def parse_attribute(expr: str) -> tuple[str, Any]:
         raise FilterError(f"attribute {expr!r} is not key=value", hint="e.g. --attr team=platform")
     key, value = expr.split("=", 1)
     key = key.strip()
-    if "\x00" in value:
-        raise FilterError(f"attribute {key!r} contains a NUL character")
+    reason = unstorable_reason(value)
+    if reason:
+        raise FilterError(f"attribute {key!r} {reason}")
     if not _KEY_RE.match(key):
         raise FilterError(f"attribute name {key!r} is invalid", hint="use letters, digits, _ . - :")
     return key, parse_scalar(value)
@@ -111,8 +113,9 @@ def _check_scalars(field: str, values: Any) -> None:
     for v in values:
         if v is None or not isinstance(v, str | int | float | bool):
             raise FilterError(f"filter value for {field} must be a string, number or boolean: {v!r}")
-        if isinstance(v, str) and "\x00" in v:
-            raise FilterError(f"filter value for {field} contains a NUL character")
+        reason = unstorable_reason(v) if isinstance(v, str) else None
+        if reason:
+            raise FilterError(f"filter value for {field} {reason}")
         if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
             raise FilterError(f"filter value for {field} must be a finite number")
 

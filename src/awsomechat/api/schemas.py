@@ -20,7 +20,9 @@ def _no_nul(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]
-"""A request string: PostgreSQL text cannot hold NUL, so it is refused at the edge (422)."""
+"""A request string: PostgreSQL text cannot hold NUL, so it is refused at the edge (422). A lone
+surrogate (``"\\ud800"`` in JSON) pydantic refuses in any ``str`` field by itself; values typed
+``Any`` (filter values) are checked where they are parsed (``awsomechat.filters``)."""
 
 FilterOpName = Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "exists"]
 

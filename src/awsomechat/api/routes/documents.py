@@ -35,6 +35,7 @@ from awsomechat.filters import parse_attribute
 from awsomechat.ingest.jobs import Upload
 from awsomechat.ingest.jobs_pg import IngestJob
 from awsomechat.ingest.pipeline import IngestOptions
+from awsomechat.text.storable import unstorable_reason
 from awsomechat.types import SourceItem
 
 router = APIRouter(tags=["documents"])
@@ -119,10 +120,14 @@ def _parse_attributes(raw: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValidationFailedError("attributes", "must be a JSON object of key: value")
     for key, val in value.items():
+        reason = unstorable_reason(key)
+        if reason:  # the key cannot name the field: it would not survive the JSON response either
+            raise ValidationFailedError("attributes", f"an attribute name {reason}")
         if not isinstance(val, str | int | float | bool):
             raise ValidationFailedError(f"attributes.{key}", "values must be strings, numbers or booleans")
-        if "\x00" in key or (isinstance(val, str) and "\x00" in val):
-            raise ValidationFailedError(f"attributes.{key}", "must not contain a NUL character")
+        reason = unstorable_reason(val) if isinstance(val, str) else None
+        if reason:
+            raise ValidationFailedError(f"attributes.{key}", reason)
         try:
             parse_attribute(f"{key}=x")  # validates the key
         except AwsomeChatError as exc:
@@ -133,19 +138,9 @@ def _parse_attributes(raw: str | None) -> dict[str, Any]:
 def _checked_uploads(ctx: ApiContext, received: ReceivedUpload) -> list[Upload]:
     """Every file's cheap checks (type, content, empty, decompression bombs) before any is stored."""
     uploads: list[Upload] = []
-    seen: set[str] = set()
-    for i, f in enumerate(files):
-        name = _safe_name(f.filename, i)
-        if name in seen:
-            raise ValidationFailedError(f"files[{i}]", f"{name} appears twice in this upload")
-        seen.add(name)
-        data = await f.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise ApiProblem(
-                413, f"{name} is over the {max_bytes / 1048576:.0f} MB limit per file",
-                errors=[{"field": f"files[{i}]", "message": "file too large"}],
-            )  # fmt: skip
-        item = SourceItem(uri=name, source="upload", name=name, data=data, content_type=f.content_type)
+    for f in received.files:
+        data = f.read()
+        item = SourceItem(uri=f.name, source="upload", name=f.name, data=data, content_type=f.content_type)
         try:
             ctx.container.ingestion.precheck(item)
         except LoaderError as exc:
@@ -158,36 +153,32 @@ def _checked_uploads(ctx: ApiContext, received: ReceivedUpload) -> list[Upload]:
             )
             detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
             raise ApiProblem(
-                status, detail, errors=[{"field": f"files[{i}]", "message": exc.message}]
+                status, detail, errors=[{"field": f"files[{f.index}]", "message": exc.message}]
             ) from None
-        uploads.append(Upload(name, data, f.content_type))
+        uploads.append(Upload(f.name, data, f.content_type))
     return uploads
 
 
-    openapi_extra=OPENAPI_BODY,
 @router.post(
     "/v1/documents",
     status_code=202,
     response_model=JobOut,
     responses=documented_errors(413, 415),
+    openapi_extra=OPENAPI_BODY,
 )
 async def upload_documents(
+    request: Request,
     principal: AdminPrincipal,
     ctx: Context,
-    files: Annotated[
-        list[UploadFile],
-        File(description="one or more files (PDF, HTML, Markdown, DOCX, text, CSV/JSON FAQ)"),
-    ],
-    attributes: Annotated[str | None, Form(description='JSON object, e.g. {"team": "finance"}')] = None,
-    groups: Annotated[
-        str | None, Form(description="comma-separated groups that may read the documents")
-    ] = None,
-    collection: Annotated[str, Form(description="upload collection; same name = new version")] = "uploads",
     wait: bool = Query(False, description="answer when ingestion has finished (up to 10 minutes)"),
 ) -> JobOut:
     """Upload files for ingestion (administrators). Returns the job to poll at `GET /v1/jobs/{id}`.
 
-    Uploading a file with the same name into the same collection replaces the earlier version.
+    Multipart fields: `files` (repeated), `attributes` (a JSON object, e.g. `{"team": "finance"}`),
+    `groups` (comma-separated groups that may read the documents), `collection` (default
+    `uploads`). Uploading a file with the same name into the same collection replaces the earlier
+    version. The key is checked before the body is read; a file over `ingest.max_file_mb` or an
+    upload over `api.max_upload_mb` is refused (413) as soon as it passes the limit.
     """
     s = ctx.settings
     limits = UploadLimits(s.api.max_upload_files, s.ingest.max_file_mb, s.api.max_upload_mb)
