@@ -214,9 +214,10 @@ class Container:
 
         return IngestJobRunner(self.jobs, self.ingestion, self.documents)
 
-    def close(self) -> None:
+    def close(self, *, job_grace_s: float | None = None) -> None:
+        """Release everything; a running ingestion job gets ``job_grace_s`` (None: until it ends)."""
         if "ingest_jobs" in self.__dict__:
-            self.ingest_jobs.close()
+            self.ingest_jobs.close(job_grace_s)
         if "database" in self.__dict__:
             self.database.close()
 

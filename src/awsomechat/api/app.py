@@ -74,8 +74,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         threading.Thread(target=_warm, args=(ctx,), name="warm-up", daemon=True).start()
         yield
-        if own_container:
-            ctx.container.close()
+        if own_container:  # bounded: a running ingestion job gets api.shutdown_grace_s, then is interrupted
+            ctx.container.close(job_grace_s=ctx.settings.api.shutdown_grace_s)
 
     app = FastAPI(
         title="AWSomeChat",

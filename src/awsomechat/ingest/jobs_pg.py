@@ -122,7 +122,9 @@ class PgJobStore:
     def set_running(self, job_id: uuid.UUID) -> None:
         with self._db.pool.connection() as conn:
             conn.execute(
-                "UPDATE ingest_jobs SET status = 'running', updated_at = now() WHERE id = %s", (job_id,)
+                "UPDATE ingest_jobs SET status = 'running', updated_at = now()"
+                " WHERE id = %s AND status = 'queued'",
+                (job_id,),
             )
 
     def file_done(
@@ -133,14 +135,34 @@ class PgJobStore:
         with self._db.pool.connection() as conn:
             conn.execute(
                 "UPDATE ingest_jobs SET files = jsonb_set(files, ARRAY[%s::text], files -> %s || %s::jsonb),"
-                " done = done + 1, updated_at = now() WHERE id = %s",
+                " done = done + 1, updated_at = now() WHERE id = %s AND status IN ('queued', 'running')",
                 (str(index), index, patch, job_id),
             )
 
     def finish(self, job_id: uuid.UUID, status: str, error: str = "") -> None:
+        """Record the outcome of a job still queued or running (a job already interrupted stays so)."""
         with self._db.pool.connection() as conn:
             conn.execute(
                 "UPDATE ingest_jobs SET status = %s, error = %s, updated_at = now(), finished_at = now()"
-                " WHERE id = %s",
+                " WHERE id = %s AND status IN ('queued', 'running')",
                 (status, error[:2000], job_id),
             )
+
+    def interrupt(self, job_id: uuid.UUID, error: str, file_detail: str) -> bool:
+        """End a queued or running job that will not finish: every file not done yet is marked
+        failed with ``file_detail``; the job is ``partial`` when some file was stored, else
+        ``failed``. False when the job had already ended."""
+        with self._db.pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE ingest_jobs SET"
+                " files = (SELECT coalesce(jsonb_agg(CASE WHEN f ->> 'status' = 'queued'"
+                "   THEN f || jsonb_build_object('status', 'failed', 'detail', %s::text) ELSE f END"
+                "   ORDER BY n), '[]'::jsonb) FROM jsonb_array_elements(files) WITH ORDINALITY AS t(f, n)),"
+                " status = CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(files) AS f"
+                "   WHERE f ->> 'status' IN ('added', 'updated', 'unchanged'))"
+                "   THEN 'partial' ELSE 'failed' END,"
+                " error = %s, updated_at = now(), finished_at = now()"
+                " WHERE id = %s AND status IN ('queued', 'running')",
+                (file_detail[:2000], error[:2000], job_id),
+            )
+            return cur.rowcount > 0
