@@ -131,8 +131,9 @@ class Collected:
 
 def error_problem(ctx: ApiContext, event: ErrorEvent) -> ApiProblem:
     """The HTTP error for a turn that failed before any byte of the response was sent."""
-    if event.code == "store_unavailable":
-        return ApiProblem(503, event.message, code=event.code, retry_after=ctx.settings.api.retry_after_s)
+    if event.code in ("store_unavailable", "model_unavailable"):
+        code = event.code.replace("_", "-")
+        return ApiProblem(503, event.message, code=code, retry_after=ctx.settings.api.retry_after_s)
     return ApiProblem(502 if event.code == "model_error" else 500, event.message, code=event.code)
 
 

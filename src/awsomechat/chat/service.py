@@ -39,7 +39,7 @@ from awsomechat.chat.events import (
 from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
 from awsomechat.chat.rewrite import REWRITE_MAX_TOKENS, history_line, needs_context, rewrite, rewrite_messages
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
-from awsomechat.errors import AwsomeChatError, ValidationFailedError
+from awsomechat.errors import AwsomeChatError, ModelUnavailableError, ValidationFailedError
 from awsomechat.retrieval.hybrid import HybridRetriever
 from awsomechat.seams import ChatModel, ConversationStore
 from awsomechat.settings import ChatSettings, LLMSettings
@@ -261,7 +261,8 @@ class ChatService:
                 yield TokenEvent(item)
         except AwsomeChatError as exc:
             log.warning("generation failed: %s", exc)
-            yield ErrorEvent("model_error", f"the answer could not be completed: {exc.message}")
+            code = "model_unavailable" if isinstance(exc, ModelUnavailableError) else "model_error"
+            yield ErrorEvent(code, f"the answer could not be completed: {exc.message}")
             return
         finally:
             close = getattr(gen, "close", None)

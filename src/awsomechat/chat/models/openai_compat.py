@@ -14,7 +14,7 @@ import httpx
 
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
 from awsomechat.chat.types import Message, Usage
-from awsomechat.errors import ModelError
+from awsomechat.errors import ModelError, ModelUnavailableError
 from awsomechat.settings import LLMSettings
 
 
@@ -110,6 +110,11 @@ class OpenAIChatModel:
                             usage = Usage(
                                 usage.prompt_tokens, usage.completion_tokens, choice["finish_reason"]
                             )
+        except httpx.ConnectError as exc:  # nothing was sent: the server is not there (yet)
+            raise ModelUnavailableError(
+                f"model server {self._server} is unreachable: {exc}",
+                hint="is the server running? check AWSOMECHAT_LLM__BASE_URL",
+            ) from exc
         except httpx.HTTPError as exc:
             raise ModelError(
                 f"model server {self._server} failed: {exc}",

@@ -8,6 +8,7 @@ that is down makes :meth:`check_available` raise at once, never a hang.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -81,6 +82,17 @@ class RunnerChatModel:
     def check_available(self) -> None:
         """Raise :class:`ModelUnavailableError` (→ 503 + Retry-After) unless the runner is ready."""
         raise_unless_ready(self.status(), self._retry_after_s)
+        sock = unix_socket_path(self.url)
+        if sock is not None:  # the runner may have died a moment ago, before its supervisor noticed
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1.0)
+                    probe.connect(str(sock))
+            except OSError as exc:
+                raise ModelUnavailableError(
+                    f"the model runner does not answer ({exc.strerror or exc}); try again shortly",
+                    retry_after_s=self._retry_after_s,
+                ) from None
 
     def stream(
         self,
