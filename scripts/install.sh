@@ -19,7 +19,7 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 stamp=".install-stamp"
 [ $DEV = 1 ] && stamp=".install-stamp-dev"
-if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/install.sh ]; then
   exit 0
 fi
 
