@@ -4,6 +4,7 @@ slot, the threaded event stream and the chat metrics."""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
+from awsomechat.api.gate import GenerationGate
 from awsomechat.api.problems import ApiProblem
 from awsomechat.api.schemas import Citation, FilterIn
 from awsomechat.api.sse import ThreadedStream
@@ -85,16 +87,78 @@ def record_final(ctx: ApiContext, final: FinalEvent) -> None:
         m.generation.observe(t["generate_s"])
 
 
-async def start_stream(ctx: ApiContext, request: ChatRequest) -> ThreadedStream[ChatEvent]:
-    """Take a generation slot (503 when the queue is full) and return the turn's event stream.
+class _TurnSlot:
+    """The generation slot of one turn: taken on the stream's thread when the chain is about to
+    call the model (the service calls it), released once when the stream has stopped."""
 
-    The slot is released by the stream's thread when the chain has stopped.
+    def __init__(self, gate: GenerationGate) -> None:
+        self._gate = gate
+        self._held = False
+        self.cancelled: threading.Event | None = None
+
+    def __call__(self) -> None:
+        if not self._held:
+            self._gate.acquire(self.cancelled)
+            self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate.release()
+
+
+class TurnStream:
+    """A turn's event stream whose first event has already arrived (see :func:`start_stream`)."""
+
+    def __init__(self, stream: ThreadedStream[ChatEvent]) -> None:
+        self._stream = stream
+        self._events = stream.__aiter__()
+        self._first: ChatEvent | None = None
+        self._failure: Exception | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stream.cancelled
+
+    async def prime(self) -> None:
+        """Wait for the first event. A refusal by the generation gate is raised now (503 before the
+        response starts); any other failure is kept for the iteration to report, as before."""
+        try:
+            self._first = await self._events.__anext__()
+        except StopAsyncIteration:
+            pass
+        except ApiProblem:
+            raise
+        except Exception as exc:
+            self._failure = exc
+
+    async def __aiter__(self) -> AsyncIterator[ChatEvent]:
+        if self._failure is not None:
+            raise self._failure
+        if self._first is not None:
+            yield self._first
+        async for event in self._events:
+            yield event
+
+
+async def start_stream(ctx: ApiContext, request: ChatRequest) -> TurnStream:
+    """Start the turn and return its event stream once its first event is there.
+
+    No generation slot is taken here: the chain takes one on its thread just before it calls the
+    model (a rewrite, or the answer), so a question that abstains never waits behind other answers.
+    That moment always comes before the chain's first event, and the first event is awaited here,
+    before any response starts: a full queue (or a wait past the queue timeout) is still a 503 with
+    Retry-After. The slot is released by the stream's thread when the chain has stopped.
     """
-    await ctx.gate.acquire()
-    return ThreadedStream(lambda: ctx.container.chat.stream(request), ctx.gate.release)
+    slot = _TurnSlot(ctx.gate)
+    stream = ThreadedStream(lambda: ctx.container.chat.stream(request, model_slot=slot), slot.release)
+    slot.cancelled = stream.stop_event
+    turn = TurnStream(stream)
+    await turn.prime()
+    return turn
 
 
-async def events(ctx: ApiContext, stream: ThreadedStream[ChatEvent]) -> AsyncIterator[ChatEvent]:
+async def events(ctx: ApiContext, stream: TurnStream) -> AsyncIterator[ChatEvent]:
     """The stream's events; failures become an ErrorEvent (the response has already started)."""
     try:
         async for event in stream:
@@ -103,6 +167,9 @@ async def events(ctx: ApiContext, stream: ThreadedStream[ChatEvent]) -> AsyncIte
             elif isinstance(event, ErrorEvent):
                 ctx.metrics.answers.labels("error").inc()
             yield event
+    except ApiProblem as exc:  # the generation gate, if a slot were ever taken after the first event
+        ctx.metrics.answers.labels("error").inc()
+        yield ErrorEvent("queue_full" if exc.code == "queue-full" else "queue_timeout", exc.detail)
     except (StoreError, psycopg.OperationalError, PoolTimeout):
         ctx.metrics.answers.labels("error").inc()
         yield ErrorEvent(
@@ -131,13 +198,13 @@ class Collected:
 
 def error_problem(ctx: ApiContext, event: ErrorEvent) -> ApiProblem:
     """The HTTP error for a turn that failed before any byte of the response was sent."""
-    if event.code in ("store_unavailable", "model_unavailable"):
+    if event.code in ("store_unavailable", "model_unavailable", "queue_full", "queue_timeout"):
         code = event.code.replace("_", "-")
         return ApiProblem(503, event.message, code=code, retry_after=ctx.settings.api.retry_after_s)
     return ApiProblem(502 if event.code == "model_error" else 500, event.message, code=event.code)
 
 
-async def collect(ctx: ApiContext, stream: ThreadedStream[ChatEvent]) -> Collected:
+async def collect(ctx: ApiContext, stream: TurnStream) -> Collected:
     """Run the turn to its end; an error event becomes an :class:`ApiProblem`."""
     standalone: StandaloneQuestionEvent | None = None
     sources: list[Citation] = []

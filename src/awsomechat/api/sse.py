@@ -35,6 +35,11 @@ class ThreadedStream(Generic[T]):
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set once the consumer has gone (or ``stop()``): work on the thread may give up."""
+        return self._stop
+
     async def __aiter__(self) -> AsyncIterator[T]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

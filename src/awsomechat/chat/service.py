@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from awsomechat.chat.abstain import RelevanceGate, RelevanceVerdict
 from awsomechat.chat.budget import (
@@ -78,6 +78,8 @@ class _State:
     hits: list[SearchHit] = field(default_factory=list)
     verdict: RelevanceVerdict | None = None
     passages: list[PackedPassage] = field(default_factory=list)
+    # Called once, just before the first model call of the turn (the API's generation slot).
+    model_slot: Callable[[], None] | None = None
 
 
 class ChatService:
@@ -109,7 +111,7 @@ class ChatService:
         ).with_config(run_name="awsomechat-prepare")
 
     # ----------------------------------------------------------------- steps
-    def _load(self, request: ChatRequest) -> _State:
+    def _load(self, request: ChatRequest, config: RunnableConfig) -> _State:
         message = request.message.strip()
         if not message:
             raise AwsomeChatError("the message is empty")
@@ -128,7 +130,8 @@ class ChatService:
             history = [Turn(question=q, standalone_question=q, answer=a) for q, a in request.history]
         req = dataclasses.replace(request, message=message, profile=profile.name)
         self.check_fits(req)
-        return _State(req, profile, session, history, {})
+        slot = (config.get("configurable") or {}).get("model_slot")
+        return _State(req, profile, session, history, {}, model_slot=slot)
 
     def check_fits(self, request: ChatRequest, *, field: str = "message") -> None:
         """Refuse a message the model's context cannot hold with the profile's instructions, the
@@ -175,6 +178,7 @@ class ChatService:
         wanted = bool(s.history) and mode != "never" and (mode == "always" or needs_context(question))
         history = self._fit_history(self._model(), s.history, question) if wanted else []
         if history:
+            self._take_slot(s)
             text, p, c = rewrite(self._model(), history, question)
             s.usage.append(Usage(p, c))
             s.standalone, s.rewritten = text, text != question
@@ -225,11 +229,27 @@ class ChatService:
             s.passages = []
         return s
 
+    @staticmethod
+    def _take_slot(s: _State) -> None:
+        slot, s.model_slot = s.model_slot, None
+        if slot is not None:
+            slot()
+
     # ---------------------------------------------------------------- public
-    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
-        """Events of one turn. Closing the iterator early stops generation and stores nothing."""
+    def stream(
+        self, request: ChatRequest, *, model_slot: Callable[[], None] | None = None
+    ) -> Iterator[ChatEvent]:
+        """Events of one turn. Closing the iterator early stops generation and stores nothing.
+
+        ``model_slot`` (the API's generation queue) is called once, on this thread, just before the
+        model is first asked to generate: before a follow-up rewrite, or before the first event of
+        a turn that will be answered. It may block or raise. A turn that abstains without a
+        rewrite never calls it.
+        """
         t_start = time.perf_counter()
-        state = self.prepare.invoke(request)
+        state = self.prepare.invoke(request, config={"configurable": {"model_slot": model_slot}})
+        if state.passages:
+            self._take_slot(state)
         yield StandaloneQuestionEvent(state.standalone, state.rewritten)
         if not state.passages:
             yield from self._abstain(state, t_start)
