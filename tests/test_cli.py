@@ -252,7 +252,7 @@ def test_users_and_keys_commands(env: dict[str, str], settings: Settings) -> Non
     assert "dana" in _cli(env, "users", "list").stdout
     with Container(settings) as c:
         store = PgKeyStore(c.database)
-        principal = store.authenticate(key.group(1), count_request=False).principal
+        principal = store.authenticate(key.group(1)).principal
         assert principal.user_id == "dana" and principal.groups == {"finance", "hr"} and not principal.admin
         assert _cli(env, "keys", "revoke", key.group(1)[4:12]).returncode == 0
         with pytest.raises(AuthenticationError):

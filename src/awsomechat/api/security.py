@@ -1,8 +1,8 @@
 """Who is calling: ``Authorization: Bearer <key>``, or local single-user mode on loopback.
 
 The principal (user id, groups, admin) comes only from here; request bodies never name a user
-or groups. Every authenticated request counts against its key's per-minute limit, shared by
-all replicas through the database.
+or groups. Every authenticated request counts against its key's limit over any 60 seconds,
+shared by all replicas through the database.
 """
 
 from __future__ import annotations
@@ -53,14 +53,14 @@ def current_principal(
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthenticationError("the Authorization header must be 'Bearer <key>'", hint=_KEY_HINT)
     limit = ctx.settings.api.rate_limit_per_minute
-    auth = ctx.container.keys.authenticate(key.strip(), count_request=limit > 0)
+    auth = ctx.container.keys.authenticate(key.strip(), rate_limit=limit)
     request.state.principal = auth.principal
-    if limit and auth.requests_this_minute > limit:
+    if not auth.admitted:
         ctx.metrics.rejected.labels("rate_limit").inc()
         raise ApiProblem(
             429,
             f"rate limit of {limit} requests per minute for this key reached",
-            retry_after=max(1, math.ceil(auth.window_resets_in_s)),
+            retry_after=max(1, math.ceil(auth.retry_after_s)),
             code="rate-limited",
         )
     return auth.principal

@@ -2,8 +2,9 @@
 
 A key is ``awc_<prefix>_<secret>``; only its SHA-256 is stored (keys are 190 random bits, so a
 fast hash is the right tool: nothing to brute-force). The prefix names a key in listings and
-``keys revoke``. Authentication and the per-key request counter are one statement, so a request
-costs one round trip however many replicas share the limit.
+``keys revoke``. Authentication and the per-key rate limit (requests admitted over any 60 seconds,
+``api_rate_take`` in migration 0006) are one statement, so a request costs one round trip however
+many replicas share the limit.
 """
 
 from __future__ import annotations
@@ -50,28 +51,27 @@ class KeyRecord:
 
 @dataclass(frozen=True)
 class Authenticated:
-    """A principal plus where its key stands in the current one-minute window."""
+    """A principal plus whether this request is within its key's limit over the last 60 seconds."""
 
     principal: Principal
-    requests_this_minute: int
-    window_resets_in_s: float
+    admitted: bool = True
+    requests_in_window: int = 0
+    retry_after_s: float = 0.0  # when refused: until the window has room for one more request
 
 
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
-_AUTH_SQL = """
-WITH k AS (
-    SELECT k.id, k.user_id, u.groups, u.admin FROM api_keys k JOIN api_users u ON u.id = k.user_id
-    WHERE k.secret_hash = %(hash)s AND k.revoked_at IS NULL AND NOT u.disabled
-), c AS (
-    INSERT INTO api_rate_windows (subject, window_start, count)
-    SELECT k.id::text, date_trunc('minute', now()), 1 FROM k WHERE %(count)s
-    ON CONFLICT (subject, window_start) DO UPDATE SET count = api_rate_windows.count + 1
-    RETURNING count, extract(epoch FROM window_start + interval '1 minute' - now())::float8 AS reset_s
-)
-SELECT k.id, k.user_id, k.groups, k.admin, c.count, c.reset_s FROM k LEFT JOIN c ON true
+_KEY_SQL = """
+SELECT k.id, k.user_id, u.groups, u.admin FROM api_keys k JOIN api_users u ON u.id = k.user_id
+WHERE k.secret_hash = %(hash)s AND k.revoked_at IS NULL AND NOT u.disabled
+"""
+# The key and, for a valid one only, one request taken from its limit.
+_AUTH_RATED_SQL = f"""
+WITH k AS ({_KEY_SQL})
+SELECT k.id, k.user_id, k.groups, k.admin, t.admitted, t.in_window, t.retry_after_s
+FROM k, LATERAL api_rate_take(k.id::text, %(limit)s) t
 """
 
 
@@ -192,18 +192,23 @@ class PgKeyStore:
         return KeyRecord(**rows[0])
 
     # --------------------------------------------------------- authentication
-    def authenticate(self, key: str, *, count_request: bool = True) -> Authenticated:
-        """The principal of ``key`` and this minute's request count (counted when asked)."""
+    def authenticate(self, key: str, *, rate_limit: int = 0) -> Authenticated:
+        """The principal of ``key``; with ``rate_limit`` > 0 the request also counts against that
+        many per 60 seconds, and ``admitted`` says whether it is within them."""
         if not KEY_RE.match(key):
             raise AuthenticationError(
                 "the API key is malformed",
                 hint="send 'Authorization: Bearer awc_...' with a key from `awsomechat keys create`",
             )
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(_AUTH_SQL, {"hash": hash_key(key), "count": count_request})
+            cur.execute(
+                _AUTH_RATED_SQL if rate_limit > 0 else _KEY_SQL, {"hash": hash_key(key), "limit": rate_limit}
+            )
             row = cur.fetchone()
-            if row is not None and count_request and secrets.randbelow(200) == 0:
-                conn.execute("DELETE FROM api_rate_windows WHERE window_start < now() - interval '5 minutes'")
+            if row is not None and rate_limit > 0 and secrets.randbelow(200) == 0:
+                conn.execute(  # keys idle for a window have nothing left to count
+                    "DELETE FROM api_rate_limits WHERE newest < extract(epoch FROM now()) - 61"
+                )
         if row is None:
             raise AuthenticationError(
                 "the API key is not valid (unknown, revoked, or its user is disabled)",
@@ -212,7 +217,11 @@ class PgKeyStore:
         principal = Principal(
             user_id=row["user_id"], groups=frozenset(row["groups"]), admin=row["admin"], key_id=str(row["id"])
         )
-        return Authenticated(principal, int(row["count"] or 0), float(row["reset_s"] or 60.0))
+        if rate_limit <= 0:
+            return Authenticated(principal)
+        return Authenticated(
+            principal, bool(row["admitted"]), int(row["in_window"]), float(row["retry_after_s"])
+        )
 
 
 def _user(row: dict[str, Any]) -> UserRecord:
