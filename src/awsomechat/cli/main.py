@@ -45,17 +45,22 @@ def config_command(
             console.print_json(json.dumps(data))
             return
         source = config_file_path()
-        console.print(f"# config file: {source or '(none)'}; environment prefix AWSOMECHAT_", highlight=False)
+        console.print(
+            f"# config file: {source or '(none)'}; environment prefix AWSOMECHAT_",
+            markup=False,
+            highlight=False,
+        )
         _print_tree(data, [])
 
 
 def _print_tree(data: dict[str, object], path: list[str]) -> None:
+    # Printed verbatim: Rich would read "[database]" (or brackets in a value) as markup and drop it.
     scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
     if scalars:
         if path:
-            console.print(f"\n[bold][{'.'.join(path)}][/]")
+            console.print(f"\n[{'.'.join(path)}]", style="bold", markup=False, highlight=False)
         for k, v in scalars.items():
-            console.print(f"{k} = {json.dumps(v)}", highlight=False)
+            console.print(f"{k} = {json.dumps(v)}", markup=False, highlight=False)
     for k, v in data.items():
         if isinstance(v, dict):
             _print_tree(v, [*path, k])
