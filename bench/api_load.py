@@ -67,7 +67,7 @@ from awsomechat.cli.up import sample_kb_path
 from awsomechat.container import Container
 from awsomechat.errors import AwsomeChatError
 from awsomechat.ingest.pipeline import IngestOptions
-from awsomechat.settings import DatabaseSettings, LLMSettings, Settings
+from awsomechat.settings import DatabaseSettings, LlamaCppSettings, Settings
 from awsomechat.store import embedded
 from awsomechat.types import AccessScope, SearchRequest
 
@@ -791,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         container.get_embedder().embed_query("warm-up query")
         key = admin_key(container)
         t0 = time.perf_counter()
-        model_path = resolve_gguf(LLMSettings(model=args.model), store.data_dir)
+        model_path = resolve_gguf(LlamaCppSettings(model=args.model), store.data_dir)
         log(f"model {model_path.name} ready in {time.perf_counter() - t0:.1f} s")
         env = {
             "AWSOMECHAT_DATA_DIR": str(store.data_dir),

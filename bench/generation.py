@@ -153,11 +153,11 @@ def through_runner(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     """Start a model runner as ``serve`` does and stream through it as an API worker does."""
     from awsomechat.chat.models.runner_client import RunnerChatModel
     from awsomechat.runner.supervisor import RunnerSupervisor
-    from awsomechat.settings import LLMSettings
+    from awsomechat.settings import LlamaCppSettings
 
     env = {"AWSOMECHAT_DATA_DIR": str(data_dir), "AWSOMECHAT_LLM__MODEL": args.model,
            "AWSOMECHAT_LLM__N_CTX": "4096", "AWSOMECHAT_LLM__N_BATCH": "512"}  # fmt: skip
-    llm = LLMSettings(model=args.model, n_ctx=4096)
+    llm = LlamaCppSettings(model=args.model, n_ctx=4096)
     sup = RunnerSupervisor(data_dir / "run" / "bench-runner.sock", llm, env=env)
     t0 = time.perf_counter()
     sup.start()
@@ -223,10 +223,10 @@ def main() -> None:
 
     from awsomechat.chat.models.cpu_features import describe
     from awsomechat.chat.models.packaged import resolve_gguf
-    from awsomechat.settings import LLMSettings
+    from awsomechat.settings import LlamaCppSettings
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="gen-bench-"))
-    args.gguf = str(resolve_gguf(LLMSettings(model=args.model), data_dir))
+    args.gguf = str(resolve_gguf(LlamaCppSettings(model=args.model), data_dir))
     machine = describe()
     log(f"CPU flags: {' '.join(machine['cpu_flags'])}")  # type: ignore[arg-type]
     log(f"installed llama.cpp build: {machine['build']}")

@@ -68,6 +68,8 @@ def small_model() -> ChatModel:
     """The packaged SmolLM2-135M: fast, answers poorly; for plumbing, not quality."""
     from awsomechat.chat.models.llamacpp import LlamaCppChatModel
     from awsomechat.chat.models.packaged import small_model_path
-    from awsomechat.settings import LLMSettings
+    from awsomechat.settings import LlamaCppSettings
 
-    return LlamaCppChatModel(small_model_path(), LLMSettings(model="small", n_ctx=2048, max_answer_tokens=48))
+    return LlamaCppChatModel(
+        small_model_path(), LlamaCppSettings(model="small", n_ctx=2048, max_answer_tokens=48)
+    )

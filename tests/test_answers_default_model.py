@@ -43,10 +43,10 @@ CASES = [
 def default_model(tmp_path_factory: pytest.TempPathFactory) -> ChatModel:
     from awsomechat.chat.models.llamacpp import LlamaCppChatModel
     from awsomechat.chat.models.packaged import default_model_path
-    from awsomechat.settings import LLMSettings
+    from awsomechat.settings import LlamaCppSettings
 
     path = default_model_path(tmp_path_factory.mktemp("models-data"))
-    return LlamaCppChatModel(path, LLMSettings(temperature=0.0))
+    return LlamaCppChatModel(path, LlamaCppSettings(temperature=0.0))
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from awsomechat.chat.service import ChatRequest
 from awsomechat.chat.types import Message, Usage
 from awsomechat.container import Container
 from awsomechat.errors import ModelError
-from awsomechat.settings import LLMSettings
+from awsomechat.seams import ChatModel
+from awsomechat.settings import OpenAISettings
+from awsomechat.testing.chat_model import ChatModelContract
 from tests.helpers import ingest_texts
 
 
@@ -57,8 +59,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
-def _settings(base: str, **kw: object) -> LLMSettings:
-    return LLMSettings(kind="openai", base_url=base, remote_model="smol", **kw)  # type: ignore[arg-type]
+def _settings(base: str, **kw: object) -> OpenAISettings:
+    return OpenAISettings(base_url=base, remote_model="smol", **kw)  # type: ignore[arg-type]
 
 
 def test_streams_text_and_usage(server: str) -> None:
@@ -93,3 +95,9 @@ def test_whole_chain_on_the_remote_backend(container: Container, server: str) ->
     )
     assert not final.abstained and final.model == "smol" and final.answer
     assert container.conversations.turns("u", final.session_id)[0].completion_tokens > 0
+
+
+class TestOpenAIContract(ChatModelContract):
+    @pytest.fixture
+    def model(self, server: str) -> ChatModel:
+        return OpenAIChatModel(_settings(server))

@@ -7,26 +7,45 @@ adapters. Heavy parts (database pool, embedding model) are created on first use.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from awsomechat.settings import Settings, load_settings
+from awsomechat.settings import LlamaCppSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from awsomechat.auth.keys_pg import PgKeyStore
-    from awsomechat.chat.memory_pg import PgConversationStore
     from awsomechat.chat.service import ChatService
     from awsomechat.ingest.jobs import IngestJobRunner
     from awsomechat.ingest.jobs_pg import PgJobStore
     from awsomechat.ingest.pipeline import IngestionService
     from awsomechat.retrieval.hybrid import HybridRetriever
     from awsomechat.retrieval.reindex import Reindexer
-    from awsomechat.seams import ChatModel, Embedder
+    from awsomechat.seams import ChatModel, ConversationStore, Embedder
     from awsomechat.store.database import Database
     from awsomechat.store.documents import DocumentStore
     from awsomechat.store.index_meta import IndexGuard
     from awsomechat.store.search import SearchQueries
     from awsomechat.text.analyzer import Analyzer
+
+
+def _pg_memory(c: Container) -> ConversationStore:
+    from awsomechat.chat.memory_pg import PgConversationStore
+
+    return PgConversationStore(c.database)
+
+
+def _dynamodb_memory(c: Container) -> ConversationStore:
+    from awsomechat.chat.memory_dynamodb import DynamoDBConversationStore
+
+    return DynamoDBConversationStore.from_settings(c.settings.memory)
+
+
+# memory.kind -> builder; a new backend is one entry here (the settings Literal names it too).
+_MEMORY_BACKENDS: dict[str, Callable[[Container], ConversationStore]] = {
+    "postgres": _pg_memory,
+    "dynamodb": _dynamodb_memory,
+}
 
 
 class Container:
@@ -67,10 +86,9 @@ class Container:
         return IndexGuard(self.database, self.settings.database)
 
     @cached_property
-    def conversations(self) -> PgConversationStore:
-        from awsomechat.chat.memory_pg import PgConversationStore
-
-        return PgConversationStore(self.database)
+    def conversations(self) -> ConversationStore:
+        """The configured conversation memory (``memory.kind``)."""
+        return _MEMORY_BACKENDS[self.settings.memory.kind](self)
 
     @cached_property
     def search_queries(self) -> SearchQueries:
@@ -144,6 +162,17 @@ class Container:
         with self._model_lock:
             return self.chat_model
 
+    @property
+    def warm_model_on_start(self) -> bool:
+        """A GGUF model (or the runner's vocabulary) loads at start; remote models on first answer."""
+        return isinstance(self.settings.llm, LlamaCppSettings)
+
+    @property
+    def runner_url(self) -> str | None:
+        """The model runner this process generates through (set by ``serve``), if any."""
+        llm = self.settings.llm
+        return llm.runner_url if isinstance(llm, LlamaCppSettings) else None
+
     def model_status(self) -> dict[str, Any]:
         """The chat model's state for ``/readyz`` (a model runner reports pid, restarts, last error)."""
         from awsomechat.seams import ModelHealth
@@ -152,11 +181,11 @@ class Container:
             return self.chat_model.status()
         if self.chat_model_loaded:
             return {"state": "loaded", "ready": True}
-        if self.settings.llm.runner_url:  # not connected yet: what the supervisor says
+        if self.runner_url:  # not connected yet: what the supervisor says
             from awsomechat.chat.models.runner_client import supervised_status
 
-            return supervised_status(self.settings.llm.runner_url) or {"state": "connecting", "ready": False}
-        if self.settings.llm.kind == "llamacpp":  # an in-process model is loaded by the warm-up
+            return supervised_status(self.runner_url) or {"state": "connecting", "ready": False}
+        if self.warm_model_on_start:  # an in-process model is loaded by the warm-up
             return {"state": "not loaded", "ready": False}
         return {"state": "loads on first answer", "ready": True}
 
@@ -164,7 +193,7 @@ class Container:
         """Raise ``ModelUnavailableError`` at once when the model could not answer now."""
         from awsomechat.seams import ModelHealth
 
-        url = self.settings.llm.runner_url
+        url = self.runner_url
         if url and not self.chat_model_loaded:  # the supervisor's word first: no model load to fail
             from awsomechat.chat.models.runner_client import raise_unless_ready, supervised_status
 

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -140,33 +148,28 @@ class RetrievalSettings(BaseModel):
         return self
 
 
-class LLMSettings(BaseModel):
-    """The chat model that writes answers."""
+class ChatModelSettings(BaseModel):
+    """What every chat-model backend shares; one subclass per ``llm.kind`` adds its own fields."""
 
-    kind: Literal["llamacpp", "openai"] = Field(
-        default="llamacpp",
-        description="llamacpp: a GGUF model in-process; openai: any OpenAI-compatible server",
-    )
+    model_config = ConfigDict(extra="forbid")
+
+    n_ctx: int = Field(default=4096, ge=512, le=131072, description="tokens the model attends to")
+    temperature: float = Field(default=0.1, ge=0, le=2)
+    max_answer_tokens: int = Field(default=200, ge=16, le=8192)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class LlamaCppSettings(ChatModelSettings):
+    """A GGUF model run by llama.cpp: in the model runner under ``serve``, in-process in the CLI."""
+
+    kind: Literal["llamacpp"] = "llamacpp"
     model: Literal["default", "small"] = Field(
         default="default",
         description="packaged GGUF: default = Qwen2.5-Coder-1.5B-Instruct Q4_K_M, small = SmolLM2-135M",
     )
     model_path: Path | None = Field(default=None, description="any other GGUF file (overrides model)")
-    n_ctx: int = Field(default=4096, ge=512, le=131072)
     n_threads: int | None = Field(default=None, ge=1, description="default = all cores")
     n_batch: int = Field(default=512, ge=8, le=8192)
-    temperature: float = Field(default=0.1, ge=0, le=2)
-    max_answer_tokens: int = Field(default=200, ge=16, le=8192)
-    base_url: str = Field(
-        default="http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint (kind=openai)"
-    )
-    api_key: SecretStr | None = Field(
-        default=None, description="bearer token for the OpenAI-compatible server"
-    )
-    remote_model: str = Field(
-        default="default", description="model name sent to the OpenAI-compatible server"
-    )
-    request_timeout_s: float = Field(default=120.0, gt=0)
     extra_buffer_types: bool | None = Field(
         default=None,
         description="ggml's extra buffer types (weight repacking, AMX); default: on, except for a "
@@ -174,13 +177,16 @@ class LLMSettings(BaseModel):
     )
     runner: bool = Field(
         default=True,
-        description="serve runs a llamacpp model in one supervised model-runner process shared by "
-        "every worker (false: each worker loads the model itself)",
+        description="serve runs the model in one supervised model-runner process shared by every "
+        "worker (false: each worker loads the model itself)",
     )
     runner_url: str | None = Field(
         default=None,
         description="the model runner to use (unix:///path.sock or http://host:port); set by serve, "
         "or point it at a runner started with `awsomechat model-runner`",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="bearer token a runner on a TCP port requires (and clients send)"
     )
     runner_max_restarts: int = Field(
         default=5, ge=0, description="crashes within runner_restart_window_s before the runner stays down"
@@ -190,6 +196,39 @@ class LLMSettings(BaseModel):
     runner_start_timeout_s: float = Field(
         default=300.0, gt=0, description="load + self-test time before a starting runner counts as failed"
     )
+
+
+class OpenAISettings(ChatModelSettings):
+    """Any OpenAI-compatible chat server (vLLM, TGI, llama.cpp server, Ollama, OpenAI)."""
+
+    kind: Literal["openai"] = "openai"
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="OpenAI-compatible endpoint")
+    api_key: SecretStr | None = Field(default=None, description="bearer token for the server")
+    remote_model: str = Field(default="default", description="model name sent to the server")
+
+
+class BedrockSettings(ChatModelSettings):
+    """Amazon Bedrock's Converse API (region and credentials from the standard AWS environment)."""
+
+    kind: Literal["bedrock"] = "bedrock"
+    model_id: str = Field(min_length=1, description="e.g. anthropic.claude-3-haiku-20240307-v1:0")
+
+
+class SageMakerSettings(ChatModelSettings):
+    """A SageMaker real-time endpoint (region and credentials from the standard AWS environment)."""
+
+    kind: Literal["sagemaker"] = "sagemaker"
+    endpoint_name: str = Field(min_length=1)
+    payload: Literal["tgi", "jumpstart-t5"] = Field(
+        default="tgi",
+        description="tgi: Hugging Face TGI/LMI containers (streamed); jumpstart-t5: the lab's FLAN-T5",
+    )
+
+
+LLM_KINDS = ("llamacpp", "openai", "bedrock", "sagemaker")
+LLMSettings = Annotated[
+    LlamaCppSettings | OpenAISettings | BedrockSettings | SageMakerSettings, Field(discriminator="kind")
+]
 
 
 class ProfileSettings(BaseModel):
@@ -229,6 +268,32 @@ class ChatSettings(BaseModel):
     min_coverage: float = Field(default=0.7, ge=0, le=1, description="abstain below this query-term coverage")
     max_message_chars: int = Field(default=8000, ge=100, le=1_000_000)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
+
+
+class MemorySettings(BaseModel):
+    """Where conversations (sessions, turns, feedback) are kept.
+
+    ``dynamodb`` needs the ``aws`` extra; region, credentials and endpoint come from the standard
+    AWS environment (``AWS_REGION``, ``AWS_ACCESS_KEY_ID``/profiles/roles,
+    ``AWS_ENDPOINT_URL_DYNAMODB``), read by botocore itself.
+    """
+
+    kind: Literal["postgres", "dynamodb"] = Field(
+        default="postgres", description="postgres: the shared database; dynamodb: one DynamoDB table"
+    )
+    table: str = Field(
+        default="awsomechat-conversations",
+        min_length=3,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="DynamoDB table (created with TTL enabled when missing)",
+    )
+    ttl_days: int = Field(
+        default=0,
+        ge=0,
+        le=36_500,
+        description="DynamoDB: items expire this many days after their last write; 0 = never",
+    )
 
 
 # Everything from the server itself, nothing inline, no framing (awsomechat.api.headers).
@@ -332,9 +397,18 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    llm: LLMSettings = Field(default_factory=LLMSettings)
+    llm: LLMSettings = Field(default_factory=LlamaCppSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    memory: MemorySettings = Field(default_factory=MemorySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @field_validator("llm", mode="before")
+    @classmethod
+    def _llm_kind_default(cls, value: Any) -> Any:
+        """``AWSOMECHAT_LLM__MODEL=small`` alone means the default kind, llamacpp."""
+        if isinstance(value, dict) and "kind" not in value:
+            return {"kind": "llamacpp", **value}
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -375,7 +449,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = "__".join(str(p) for p in err["loc"]).upper()
+            parts = [str(p) for p in err["loc"]]
+            if parts[:1] == ["llm"] and len(parts) > 2 and parts[1] in LLM_KINDS:
+                del parts[1]  # the discriminated union's tag is not part of the variable's name
+            loc = "__".join(parts).upper()
             problems.append(f"{ENV_PREFIX}{loc}: {err['msg']}")
         raise ConfigError(
             "invalid configuration:\n  " + "\n  ".join(problems),

@@ -17,7 +17,7 @@ from awsomechat.chat.models.gguf_prompt import GgufPromptBuilder
 from awsomechat.chat.models.openai_compat import OpenAIChatModel
 from awsomechat.chat.types import Message
 from awsomechat.seams import ChatModel
-from awsomechat.settings import LLMSettings
+from awsomechat.settings import OpenAISettings
 
 pytestmark = pytest.mark.security
 
@@ -140,7 +140,7 @@ def capture_server() -> Iterator[str]:
 
 
 def test_remote_servers_never_receive_raw_markers(capture_server: str) -> None:
-    model = OpenAIChatModel(LLMSettings(kind="openai", base_url=capture_server))
+    model = OpenAIChatModel(OpenAISettings(base_url=capture_server))
     _Capture.bodies.clear()
     for injection in INJECTIONS:
         assert "ok" in list(model.stream(conversation(injection), max_tokens=8, temperature=0))

@@ -50,7 +50,7 @@ def _warm(ctx: ApiContext) -> None:
     try:
         c.database  # noqa: B018 - opens the pool and applies migrations
         c.get_embedder()
-        if ctx.settings.llm.kind == "llamacpp":
+        if c.warm_model_on_start:
             c.get_chat_model()
         log.info("warm-up done")
     except Exception as exc:

@@ -42,7 +42,7 @@ from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn,
 from awsomechat.errors import AwsomeChatError, ModelUnavailableError, ValidationFailedError
 from awsomechat.retrieval.hybrid import HybridRetriever
 from awsomechat.seams import ChatModel, ConversationStore
-from awsomechat.settings import ChatSettings, LLMSettings
+from awsomechat.settings import ChatModelSettings, ChatSettings
 from awsomechat.text.storable import unstorable_reason
 from awsomechat.types import AccessScope, Condition, SearchHit, SearchRequest
 
@@ -92,7 +92,7 @@ class ChatService:
         model: Callable[[], ChatModel],
         gate: RelevanceGate,
         chat: ChatSettings,
-        llm: LLMSettings,
+        llm: ChatModelSettings,
         profiles: dict[str, PromptProfile] | None = None,
     ) -> None:
         self._retriever = retriever

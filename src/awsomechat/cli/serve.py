@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from awsomechat.cli.common import console, handled
-from awsomechat.settings import ENV_PREFIX, Settings, load_settings
+from awsomechat.settings import ENV_PREFIX, LlamaCppSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from awsomechat.runner.supervisor import RunnerSupervisor
@@ -49,7 +49,7 @@ def runner_socket(settings: Settings) -> Path:
 def start_model_runner(settings: Settings) -> RunnerSupervisor | None:
     """With an in-process GGUF model, run it in one supervised runner that every worker shares."""
     llm = settings.llm
-    if llm.kind != "llamacpp" or not llm.runner or llm.runner_url:
+    if not isinstance(llm, LlamaCppSettings) or not llm.runner or llm.runner_url:
         return None
     from awsomechat.runner.supervisor import RunnerSupervisor
 

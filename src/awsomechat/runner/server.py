@@ -257,7 +257,7 @@ def make_server(
 
 def main(argv: list[str] | None = None) -> int:
     from awsomechat.chat.models.packaged import resolve_gguf
-    from awsomechat.settings import load_settings
+    from awsomechat.settings import LlamaCppSettings, load_settings
 
     ap = argparse.ArgumentParser(prog="awsomechat model-runner", description=__doc__.splitlines()[0])
     ap.add_argument("--listen", required=True, help="unix:///path.sock or http://host:port")
@@ -265,10 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.enable()  # a native crash prints where it happened to the log
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    llm = settings.llm
+    if not isinstance(llm, LlamaCppSettings):
+        print(
+            f"model runner: llm.kind is {llm.kind!r}; the runner runs GGUF models (llamacpp)", file=sys.stderr
+        )
+        return 2
     try:
-        path = resolve_gguf(settings.llm, settings.data_dir)
+        path = resolve_gguf(llm, settings.data_dir)
         t0 = time.perf_counter()
-        model = LlamaCppChatModel(path, settings.llm)
+        model = LlamaCppChatModel(path, llm)
         load_s = time.perf_counter() - t0
         selftest = model.self_test()
     except AwsomeChatError as exc:
@@ -278,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "pid": os.getpid(), "model": model.name, "n_ctx": model.context_window, "load_s": round(load_s, 2),
         "extra_buffer_types": model.extra_buffer_types, "selftest": selftest, "cpu": describe(),
     }  # fmt: skip
-    api_key = settings.llm.api_key.get_secret_value() if settings.llm.api_key else None
+    api_key = llm.api_key.get_secret_value() if llm.api_key else None
     server = make_server(args.listen, model, info, api_key)
     log.info("model runner ready on %s: %s (load %.1f s, self-test %s)", args.listen, model.name, load_s,
              selftest)  # fmt: skip

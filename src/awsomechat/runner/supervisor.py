@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from awsomechat.runner.state import RunnerState, State
-from awsomechat.settings import LLMSettings
+from awsomechat.settings import LlamaCppSettings
 
 log = logging.getLogger("awsomechat.runner.supervisor")
 
@@ -49,7 +49,7 @@ def exit_reason(code: int) -> str:
 class RunnerSupervisor:
     """``start()`` launches the runner and a watcher thread; ``stop()`` ends both."""
 
-    def __init__(self, socket_path: Path, llm: LLMSettings, env: dict[str, str] | None = None) -> None:
+    def __init__(self, socket_path: Path, llm: LlamaCppSettings, env: dict[str, str] | None = None) -> None:
         self.socket_path = socket_path
         self.state_path = socket_path.with_suffix(".json")
         self._llm = llm

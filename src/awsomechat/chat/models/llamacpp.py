@@ -22,7 +22,7 @@ from awsomechat.chat.models.cpu_features import use_extra_buffer_types
 from awsomechat.chat.models.gguf_prompt import GgufPromptBuilder
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import MissingExtraError, ModelError
-from awsomechat.settings import LLMSettings
+from awsomechat.settings import LlamaCppSettings
 
 # llama-cpp-python's ``Llama`` does not expose ``use_extra_bufts``; it takes the model params from
 # ``llama_model_default_params()``, which is swapped for one load under this lock.
@@ -84,7 +84,7 @@ def prompt_builder(model: Any, metadata: dict[str, str]) -> GgufPromptBuilder:
 class LlamaCppChatModel:
     """The ``ChatModel`` seam over ``llama_cpp.Llama``."""
 
-    def __init__(self, path: Path, settings: LLMSettings) -> None:
+    def __init__(self, path: Path, settings: LlamaCppSettings) -> None:
         llama_cpp = _import_llama_cpp()
         self._path = path
         self._lock = threading.Lock()

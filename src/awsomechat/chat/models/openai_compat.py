@@ -15,7 +15,7 @@ import httpx
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError, ModelUnavailableError
-from awsomechat.settings import LLMSettings
+from awsomechat.settings import OpenAISettings
 
 
 class OpenAIChatModel:
@@ -23,7 +23,7 @@ class OpenAIChatModel:
 
     def __init__(
         self,
-        settings: LLMSettings,
+        settings: OpenAISettings,
         *,
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from awsomechat.errors import ConfigError, MissingExtraError
-from awsomechat.settings import LLMSettings
+from awsomechat.settings import LlamaCppSettings
 
 DEFAULT_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEFAULT_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -25,7 +25,7 @@ DEFAULT_PARTS = 22
 SMALL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def resolve_gguf(llm: LLMSettings, data_dir: Path) -> Path:
+def resolve_gguf(llm: LlamaCppSettings, data_dir: Path) -> Path:
     """The GGUF file to load for these settings."""
     if llm.model_path is not None:
         path = llm.model_path.expanduser()

@@ -21,13 +21,13 @@ from awsomechat.chat.models.openai_compat import OpenAIChatModel
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelUnavailableError
 from awsomechat.runner.state import RunnerState, state_path, unix_socket_path
-from awsomechat.settings import LLMSettings
+from awsomechat.settings import LlamaCppSettings, OpenAISettings
 
 
 class RunnerChatModel:
     """The ``ChatModel`` seam over a model runner (``awsomechat.runner``)."""
 
-    def __init__(self, url: str, gguf: Path, settings: LLMSettings, *, retry_after_s: int = 5) -> None:
+    def __init__(self, url: str, gguf: Path, settings: LlamaCppSettings, *, retry_after_s: int = 5) -> None:
         self.url = url
         self._gguf = gguf
         self._settings = settings
@@ -40,8 +40,13 @@ class RunnerChatModel:
             base = "http://model-runner/v1"
         else:
             transport, base = None, url.rstrip("/") + "/v1"
+        remote = OpenAISettings(
+            base_url=base, api_key=settings.api_key, remote_model=gguf.stem, n_ctx=settings.n_ctx,
+            temperature=settings.temperature, max_answer_tokens=settings.max_answer_tokens,
+            request_timeout_s=settings.request_timeout_s,
+        )  # fmt: skip
         self._remote = OpenAIChatModel(
-            settings,
+            remote,
             base_url=base,
             transport=transport,
             server_name=f"the model runner ({url})",
