@@ -14,24 +14,15 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from awsomechat.chat.titles import MAX_TITLE_CHARS, title_from
 from awsomechat.chat.types import ChatSession, Citation, Feedback, NewTurn, Turn
 from awsomechat.errors import AwsomeChatError, NotFoundError
 from awsomechat.store.database import Database
 
-MAX_TITLE_CHARS = 120
 _SESSION_SELECT = (
     "SELECT s.*, (SELECT count(*) FROM chat_messages m WHERE m.session_id = s.id) AS message_count"
     " FROM chat_sessions s"
 )
-
-
-def title_from(question: str) -> str:
-    """A session title from its first question: one line, cut at a word boundary."""
-    line = " ".join(question.split())
-    if len(line) <= MAX_TITLE_CHARS:
-        return line
-    cut = line[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0]
-    return cut + "…"
 
 
 def _session(row: dict[str, Any]) -> ChatSession:

@@ -1,0 +1,617 @@
+"""Conversation memory in one DynamoDB table (the reference architecture's store), via boto3.
+
+Single-table design (every key a string; ``docs/aws.md`` has the full picture):
+
+============================  ===================  =========================================
+item                          PK                   SK
+============================  ===================  =========================================
+session                       ``USER#<user id>``   ``SESSION#<session id>``
+turn (question + answer)      ``SESSION#<id>``     ``TURN#<seq, 10 digits>``
+message-id pointer            ``MESSAGE#<id>``     ``MESSAGE``
+============================  ===================  =========================================
+
+- A user's sessions, newest first, are one Query on the local secondary index ``by-updated``
+  (PK, ``updated``), descending; paging walks it (DynamoDB has no OFFSET).
+- A session's turns, in order, are one Query on ``SESSION#<id>`` (``TURN#`` keys sort by seq).
+- A session is always read by the key ``USER#<caller>`` + ``SESSION#<id>``: another user's
+  session id simply is not there, so it is NotFoundError exactly like an id that never existed.
+  Messages are found by id through their pointer item, then read together with the caller's
+  session item, so a message of another user (or of a deleted session) is NotFoundError too.
+- Appending a turn is one transaction: the session's ``message_count`` goes from n to n + 1
+  (conditioned on n), the turn ``TURN#n+1`` and its pointer are put. Concurrent turns of one
+  session lose the condition and retry, so seq numbers are distinct and gapless.
+- Feedback lives on the turn item (``rating``, ``comment``, ``feedback_at``).
+- With ``ttl_days`` > 0 every write sets ``expires_at`` (epoch seconds, the table's TTL
+  attribute): sessions expire ``ttl_days`` after their last activity, turns after they were
+  written. DynamoDB deletes expired items lazily, so reads skip items past ``expires_at``.
+
+Errors from botocore (throttling after botocore's retries, unreachable endpoint, access denied,
+a deleted table) become :class:`~awsomechat.errors.StoreError`, which the API answers with 503.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from awsomechat.aws import client, describe_error, error_code, is_aws_error
+from awsomechat.chat.titles import MAX_TITLE_CHARS, title_from
+from awsomechat.chat.types import ChatSession, Citation, Feedback, NewTurn, Turn
+from awsomechat.errors import AwsomeChatError, NotFoundError, StoreError
+from awsomechat.settings import MemorySettings
+
+__all__ = ["TTL_ATTRIBUTE", "UPDATED_INDEX", "DynamoDBConversationStore"]
+
+log = logging.getLogger(__name__)
+
+UPDATED_INDEX = "by-updated"
+TTL_ATTRIBUTE = "expires_at"
+_WHAT = "DynamoDB conversation memory"
+_DYNAMODB = "dynamodb"
+_TABLE_GONE = "ResourceNotFoundException"
+_APPEND_ATTEMPTS = 40
+_BATCH_ATTEMPTS = 8
+# Cancellation reasons of the append transaction that mean "lost a race" or "slow down": retry.
+_RETRY_REASONS = frozenset(
+    {None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError",
+     "ProvisionedThroughputExceeded"}
+)  # fmt: skip
+
+Item = dict[str, dict[str, Any]]
+
+
+class _Expected(Exception):
+    """An AWS error code the caller handles itself (a failed condition, a missing table)."""
+
+    def __init__(self, code: str, exc: BaseException) -> None:
+        super().__init__(code)
+        self.code = code
+        self.exc = exc
+
+
+def _iso(t: dt.datetime) -> str:
+    # Fixed-width UTC: lexicographic order is time order (the `updated` index sorts strings).
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_time(s: str) -> dt.datetime:
+    return dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+
+
+def _s(item: Item, name: str, default: str = "") -> str:
+    value = item.get(name)
+    return str(value["S"]) if value and "S" in value else default
+
+
+def _n(item: Item, name: str) -> int | None:
+    value = item.get(name)
+    return int(value["N"]) if value and "N" in value else None
+
+
+def _user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def _session_sk(session_id: uuid.UUID) -> str:
+    return f"SESSION#{session_id}"
+
+
+def _session_pk(session_id: uuid.UUID) -> str:
+    return f"SESSION#{session_id}"
+
+
+def _turn_sk(seq: int) -> str:
+    return f"TURN#{seq:010d}"
+
+
+def _message_key(message_id: uuid.UUID) -> Item:
+    return {"PK": {"S": f"MESSAGE#{message_id}"}, "SK": {"S": "MESSAGE"}}
+
+
+def _session_key(user_id: str, session_id: uuid.UUID) -> Item:
+    return {"PK": {"S": _user_pk(user_id)}, "SK": {"S": _session_sk(session_id)}}
+
+
+def _turn_key(session_id: uuid.UUID, seq: int) -> Item:
+    return {"PK": {"S": _session_pk(session_id)}, "SK": {"S": _turn_sk(seq)}}
+
+
+def _session_of(item: Item) -> ChatSession:
+    return ChatSession(
+        id=uuid.UUID(_s(item, "id")),
+        user_id=_s(item, "user_id"),
+        title=_s(item, "title"),
+        profile=_s(item, "profile", "chat"),
+        created_at=_parse_time(_s(item, "created_at")),
+        updated_at=_parse_time(_s(item, "updated")),
+        message_count=_n(item, "message_count") or 0,
+    )
+
+
+def _turn_of(item: Item) -> Turn:
+    return Turn(
+        id=uuid.UUID(_s(item, "id")),
+        session_id=uuid.UUID(_s(item, "session_id")),
+        seq=_n(item, "seq") or 0,
+        question=_s(item, "question"),
+        standalone_question=_s(item, "standalone_question"),
+        answer=_s(item, "answer"),
+        abstained=bool(item.get("abstained", {}).get("BOOL", False)),
+        citations=tuple(Citation.from_json(c) for c in json.loads(_s(item, "citations", "[]"))),
+        sources=tuple(Citation.from_json(c) for c in json.loads(_s(item, "sources", "[]"))),
+        model=_s(item, "model"),
+        prompt_tokens=_n(item, "prompt_tokens") or 0,
+        completion_tokens=_n(item, "completion_tokens") or 0,
+        timings={k: float(v) for k, v in json.loads(_s(item, "timings", "{}")).items()},
+        created_at=_parse_time(_s(item, "created_at")),
+        rating=_n(item, "rating"),
+        feedback_comment=_s(item, "comment"),
+    )
+
+
+class DynamoDBConversationStore:
+    """The ``ConversationStore`` seam on one DynamoDB table (created, with TTL, when missing).
+
+    ``client`` is a boto3 DynamoDB client (``awsomechat.aws.client("dynamodb", ...)`` builds one
+    from the standard AWS environment). Nothing is sent until the first call, which checks the
+    table (DescribeTable) and creates it when missing. ``clock`` exists for tests of expiry.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        table: str,
+        ttl_days: int = 0,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self._client = client
+        self.table = table
+        self.ttl_days = ttl_days
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: MemorySettings) -> DynamoDBConversationStore:
+        """A store on ``settings.table`` with a client from the standard AWS environment.
+
+        Raises:
+            MissingExtraError: boto3 is not installed (the ``aws`` extra).
+        """
+        return cls(client(_DYNAMODB, what=_WHAT), table=settings.table, ttl_days=settings.ttl_days)
+
+    # ------------------------------------------------------------------ sessions
+    def create_session(self, user_id: str, *, title: str = "", profile: str = "chat") -> ChatSession:
+        now = self._clock()
+        sid = uuid.uuid4()
+        item: Item = {
+            **_session_key(user_id, sid),
+            "type": {"S": "session"},
+            "id": {"S": str(sid)},
+            "user_id": {"S": user_id},
+            "title": {"S": title_from(title)},
+            "profile": {"S": profile},
+            "created_at": {"S": _iso(now)},
+            "updated": {"S": _iso(now)},
+            "message_count": {"N": "0"},
+            **self._expiry(now),
+        }
+        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
+        return _session_of(item)
+
+    def get_session(self, user_id: str, session_id: uuid.UUID) -> ChatSession:
+        return _session_of(self._session_item(user_id, session_id))
+
+    def list_sessions(self, user_id: str, *, limit: int = 50, offset: int = 0) -> list[ChatSession]:
+        """The user's sessions, most recently active first (one Query on ``by-updated``)."""
+        if limit <= 0:
+            return []
+        wanted = offset + limit
+        found: list[ChatSession] = []
+        for item in self._query(
+            IndexName=UPDATED_INDEX,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": _user_pk(user_id)}},
+            ScanIndexForward=False,
+            page_size=min(wanted, 1000),
+        ):
+            if not self._expired(item):
+                found.append(_session_of(item))
+                if len(found) >= wanted:
+                    break
+        return found[offset:wanted]
+
+    def rename_session(self, user_id: str, session_id: uuid.UUID, title: str) -> ChatSession:
+        title = " ".join(title.split())
+        if not title:
+            raise AwsomeChatError("a session title cannot be empty")
+        now = self._clock()
+        values: Item = {":t": {"S": title[:MAX_TITLE_CHARS]}, ":u": {"S": _iso(now)}}
+        update = "SET title = :t, updated = :u"
+        if self.ttl_days:
+            values[":e"] = self._expiry(now)[TTL_ATTRIBUTE]
+            update += f", {TTL_ATTRIBUTE} = :e"
+        try:
+            resp = self._call(
+                "update_item",
+                expected=("ConditionalCheckFailedException",),
+                Key=_session_key(user_id, session_id),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except _Expected:
+            raise NotFoundError(f"no session {session_id}") from None
+        return _session_of(resp["Attributes"])
+
+    def delete_session(self, user_id: str, session_id: uuid.UUID) -> None:
+        """Delete the session, then its turns and their pointers (batched)."""
+        try:
+            self._call(
+                "delete_item",
+                expected=("ConditionalCheckFailedException",),
+                Key=_session_key(user_id, session_id),
+                ConditionExpression="attribute_exists(PK)",
+            )
+        except _Expected:
+            raise NotFoundError(f"no session {session_id}") from None
+        # The session item went first: from now on nothing below is readable (reads need it).
+        keys: list[Item] = []
+        for item in self._query(
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": _session_pk(session_id)}},
+            ProjectionExpression="PK, SK, id",
+        ):
+            keys.append({"PK": item["PK"], "SK": item["SK"]})
+            keys.append(_message_key(uuid.UUID(_s(item, "id"))))
+        self._batch_delete(keys)
+
+    # --------------------------------------------------------------------- turns
+    def turns(self, user_id: str, session_id: uuid.UUID, *, last: int | None = None) -> list[Turn]:
+        """The session's turns in order (the last ``last`` of them when given)."""
+        self._session_item(user_id, session_id)
+        if last is not None and last <= 0:
+            return []
+        out: list[Turn] = []
+        for item in self._query(
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :t)",
+            ExpressionAttributeValues={":pk": {"S": _session_pk(session_id)}, ":t": {"S": "TURN#"}},
+            ScanIndexForward=last is None,
+            page_size=last or 200,
+        ):
+            if not self._expired(item):
+                out.append(_turn_of(item))
+                if last is not None and len(out) >= last:
+                    break
+        return out if last is None else out[::-1]
+
+    def append_turn(self, user_id: str, session_id: uuid.UUID, turn: NewTurn) -> Turn:
+        """Store a finished turn; the first one also titles an untitled session.
+
+        One transaction moves ``message_count`` from n to n + 1 and puts turn n + 1 with its
+        pointer; a concurrent turn makes the condition fail and this one retries.
+        """
+        mid = uuid.uuid4()
+        for attempt in range(_APPEND_ATTEMPTS):
+            session = self._session_item(user_id, session_id)
+            count = _n(session, "message_count") or 0
+            seq = count + 1
+            now = self._clock()
+            title = _s(session, "title") or title_from(turn.question)
+            expiry = self._expiry(now)
+            item: Item = {
+                **_turn_key(session_id, seq),
+                "type": {"S": "turn"},
+                "id": {"S": str(mid)},
+                "session_id": {"S": str(session_id)},
+                "user_id": {"S": user_id},
+                "seq": {"N": str(seq)},
+                "question": {"S": turn.question},
+                "standalone_question": {"S": turn.standalone_question},
+                "answer": {"S": turn.answer},
+                "abstained": {"BOOL": turn.abstained},
+                "citations": {"S": json.dumps([c.to_json() for c in turn.citations])},
+                "sources": {"S": json.dumps([c.to_json() for c in turn.sources])},
+                "model": {"S": turn.model},
+                "prompt_tokens": {"N": str(turn.prompt_tokens)},
+                "completion_tokens": {"N": str(turn.completion_tokens)},
+                "timings": {"S": json.dumps(turn.timings)},
+                "created_at": {"S": _iso(now)},
+                **expiry,
+            }
+            pointer: Item = {
+                **_message_key(mid),
+                "type": {"S": "message"},
+                "user_id": {"S": user_id},
+                "session_id": {"S": str(session_id)},
+                "seq": {"N": str(seq)},
+                **expiry,
+            }
+            values: Item = {":n": {"N": str(count)}, ":seq": {"N": str(seq)}, ":u": {"S": _iso(now)}}
+            values[":t"] = {"S": title}
+            update = "SET message_count = :seq, updated = :u, title = :t"
+            if expiry:
+                values[":e"] = expiry[TTL_ATTRIBUTE]
+                update += f", {TTL_ATTRIBUTE} = :e"
+            try:
+                self._call(
+                    "transact_write_items",
+                    expected=("TransactionCanceledException",),
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": self.table,
+                                "Key": _session_key(user_id, session_id),
+                                "UpdateExpression": update,
+                                "ConditionExpression": "message_count = :n",
+                                "ExpressionAttributeValues": values,
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": item,
+                                "ConditionExpression": "attribute_not_exists(PK)",
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": pointer,
+                                "ConditionExpression": "attribute_not_exists(PK)",
+                            }
+                        },
+                    ],
+                )
+            except _Expected as exc:
+                response = getattr(exc.exc, "response", {})
+                reasons = {r.get("Code") for r in response.get("CancellationReasons", [])}
+                if not reasons <= _RETRY_REASONS:
+                    raise self._store_error(exc.exc) from exc.exc
+                # Another turn (or a delete) won the race: read the session again and retry.
+                time.sleep(random.uniform(0.002, 0.01 * min(attempt + 1, 10)))
+                continue
+            return _turn_of(item)
+        raise StoreError(
+            f"{_WHAT}: session {session_id} is too busy (concurrent turns kept conflicting)",
+            hint="try again",
+        )
+
+    def message(self, user_id: str, message_id: uuid.UUID) -> Turn:
+        """One turn by id: its pointer, then the turn with the caller's session in one batch."""
+        pointer = self._get(_message_key(message_id))
+        if pointer is None or _s(pointer, "user_id") != user_id or self._expired(pointer):
+            raise NotFoundError(f"no message {message_id}")
+        session_id = uuid.UUID(_s(pointer, "session_id"))
+        turn_key = _turn_key(session_id, _n(pointer, "seq") or 0)
+        resp = self._call(
+            "batch_get_item",
+            RequestItems={
+                self.table: {"Keys": [turn_key, _session_key(user_id, session_id)], "ConsistentRead": True}
+            },
+        )
+        items = resp.get("Responses", {}).get(self.table, [])
+        if resp.get("UnprocessedKeys"):  # throttled partially: read them one by one
+            items = [i for k in (turn_key, _session_key(user_id, session_id)) if (i := self._get(k))]
+        turn = next((i for i in items if _s(i, "type") == "turn"), None)
+        session = next((i for i in items if _s(i, "type") == "session"), None)
+        if turn is None or session is None or self._expired(turn) or self._expired(session):
+            raise NotFoundError(f"no message {message_id}")
+        return _turn_of(turn)
+
+    def set_feedback(self, user_id: str, message_id: uuid.UUID, rating: int, comment: str = "") -> Feedback:
+        """Rate an answer (+1/-1); rating again replaces the earlier feedback."""
+        if rating not in (-1, 1):
+            raise AwsomeChatError(f"rating must be 1 or -1, not {rating}")
+        turn = self.message(user_id, message_id)  # NotFound for others' messages
+        now = self._clock()
+        comment = comment[:4000]
+        try:
+            self._call(
+                "update_item",
+                expected=("ConditionalCheckFailedException",),
+                Key=_turn_key(turn.session_id, turn.seq),
+                UpdateExpression="SET rating = :r, #c = :c, feedback_at = :f",
+                ConditionExpression="attribute_exists(PK) AND user_id = :u AND id = :id",
+                ExpressionAttributeNames={"#c": "comment"},
+                ExpressionAttributeValues={
+                    ":r": {"N": str(rating)},
+                    ":c": {"S": comment},
+                    ":f": {"S": _iso(now)},
+                    ":u": {"S": user_id},
+                    ":id": {"S": str(message_id)},
+                },
+            )
+        except _Expected:  # deleted meanwhile
+            raise NotFoundError(f"no message {message_id}") from None
+        return Feedback(message_id, user_id, rating, comment, now)
+
+    # ------------------------------------------------------------------- table
+    def ensure_table(self) -> None:
+        """Check the table (once per store); create it with its index and TTL when missing."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                desc = self._raw("describe_table", TableName=self.table)["Table"]
+            except _Expected:
+                desc = self._create_table()
+            self._check_layout(desc)
+            if self.ttl_days:
+                self._enable_ttl(only_if_disabled=True)
+            self._ready = True
+
+    def _create_table(self) -> dict[str, Any]:
+        log.warning("creating DynamoDB table %s for conversation memory", self.table)
+        try:
+            self._raw(
+                "create_table",
+                TableName=self.table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": "PK", "AttributeType": "S"},
+                    {"AttributeName": "SK", "AttributeType": "S"},
+                    {"AttributeName": "updated", "AttributeType": "S"},
+                ],
+                KeySchema=[
+                    {"AttributeName": "PK", "KeyType": "HASH"},
+                    {"AttributeName": "SK", "KeyType": "RANGE"},
+                ],
+                LocalSecondaryIndexes=[
+                    {
+                        "IndexName": UPDATED_INDEX,
+                        "KeySchema": [
+                            {"AttributeName": "PK", "KeyType": "HASH"},
+                            {"AttributeName": "updated", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                Tags=[{"Key": "application", "Value": "awsomechat"}],
+            )
+            created = True
+        except _Expected as exc:
+            if exc.code != "ResourceInUseException":  # another worker is creating it: wait too
+                raise self._store_error(exc.exc) from exc.exc
+            created = False
+        self._wait_active()
+        if created:
+            # TTL on from the start: turning ttl_days on later then needs no table change.
+            self._enable_ttl(only_if_disabled=False)
+        return dict(self._raw("describe_table", TableName=self.table)["Table"])
+
+    def _wait_active(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                status = self._raw("describe_table", TableName=self.table)["Table"]["TableStatus"]
+            except _Expected:
+                status = "CREATING"  # not visible yet right after CreateTable
+            if status == "ACTIVE":
+                return
+            if time.monotonic() > deadline:
+                raise StoreError(f"{_WHAT}: table {self.table} is still {status} after {timeout_s:.0f} s")
+            time.sleep(0.5)
+
+    def _enable_ttl(self, *, only_if_disabled: bool) -> None:
+        if only_if_disabled:
+            desc = self._call("describe_time_to_live", ready=False)
+            ttl = desc.get("TimeToLiveDescription", {})
+            if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+                if ttl.get("AttributeName") != TTL_ATTRIBUTE:
+                    log.warning(
+                        "table %s expires items by %r, not %r: memory.ttl_days has no effect",
+                        self.table,
+                        ttl.get("AttributeName"),
+                        TTL_ATTRIBUTE,
+                    )
+                return
+        self._call(
+            "update_time_to_live",
+            ready=False,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+
+    def _check_layout(self, desc: dict[str, Any]) -> None:
+        keys = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
+        indexes = {i["IndexName"] for i in desc.get("LocalSecondaryIndexes", []) or []}
+        if keys != {"PK": "HASH", "SK": "RANGE"} or UPDATED_INDEX not in indexes:
+            raise StoreError(
+                f"{_WHAT}: table {self.table} exists but is not laid out for conversations"
+                f" (needs keys PK/SK and the local index {UPDATED_INDEX})",
+                hint="name another table in AWSOMECHAT_MEMORY__TABLE, or see docs/aws.md",
+            )
+
+    # ----------------------------------------------------------------- helpers
+    def _expiry(self, now: dt.datetime) -> Item:
+        if not self.ttl_days:
+            return {}
+        return {TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + self.ttl_days * 86_400)}}
+
+    def _expired(self, item: Item) -> bool:
+        expires = _n(item, TTL_ATTRIBUTE)
+        return expires is not None and expires <= self._clock().timestamp()
+
+    def _session_item(self, user_id: str, session_id: uuid.UUID) -> Item:
+        item = self._get(_session_key(user_id, session_id))
+        if item is None or self._expired(item):
+            raise NotFoundError(f"no session {session_id}")
+        return item
+
+    def _get(self, key: Item) -> Item | None:
+        item = self._call("get_item", Key=key, ConsistentRead=True).get("Item")
+        return dict(item) if item else None
+
+    def _query(self, *, page_size: int | None = None, **kwargs: Any) -> Iterator[Item]:
+        """Every item of a Query, page after page (strongly consistent: the index is local)."""
+        start: Item | None = None
+        while True:
+            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            if page_size:
+                extra["Limit"] = page_size
+            resp = self._call("query", ConsistentRead=True, **kwargs, **extra)
+            yield from resp.get("Items", [])
+            start = resp.get("LastEvaluatedKey")
+            if not start:
+                return
+
+    def _batch_delete(self, keys: list[Item]) -> None:
+        for i in range(0, len(keys), 25):
+            requests = [{"DeleteRequest": {"Key": k}} for k in keys[i : i + 25]]
+            for attempt in range(_BATCH_ATTEMPTS):
+                resp = self._call("batch_write_item", RequestItems={self.table: requests})
+                requests = resp.get("UnprocessedItems", {}).get(self.table, [])
+                if not requests:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            if requests:
+                raise StoreError(f"{_WHAT}: could not delete {len(requests)} items (throttled)")
+
+    def _call(
+        self, op: str, *, expected: tuple[str, ...] = (), ready: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run one DynamoDB call on the table; AWS errors become StoreError, except ``expected``
+        codes, raised as ``_Expected`` for the caller to handle. A table deleted under a running
+        service is created again and the call retried once (the conversations in it are gone)."""
+        if op not in ("transact_write_items", "batch_get_item", "batch_write_item"):
+            kwargs["TableName"] = self.table
+        if not ready:
+            return dict(self._raw(op, expected=expected, **kwargs))
+        self.ensure_table()
+        try:
+            return dict(self._raw(op, expected=(*expected, _TABLE_GONE), **kwargs))
+        except _Expected as exc:
+            if exc.code != _TABLE_GONE or _TABLE_GONE in expected:
+                raise
+        log.warning("DynamoDB table %s disappeared; creating it again", self.table)
+        self._ready = False
+        self.ensure_table()
+        return dict(self._raw(op, expected=expected, **kwargs))
+
+    def _raw(self, op: str, *, expected: tuple[str, ...] = (_TABLE_GONE,), **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, op)(**kwargs)
+        except Exception as exc:
+            if not is_aws_error(exc):
+                raise
+            code = error_code(exc)
+            if code and code in expected:
+                raise _Expected(code, exc) from exc
+            if code == _TABLE_GONE:
+                self._ready = False  # deleted under us: the next call checks (and creates) again
+            raise self._store_error(exc) from exc
+
+    def _store_error(self, exc: BaseException) -> StoreError:
+        message, hint = describe_error(exc, f"{_WHAT} (table {self.table})")
+        return StoreError(message, hint=hint)
