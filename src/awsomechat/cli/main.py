@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from awsomechat.cli import chat, docs, evaluate, ingest, search, serve, up, users
+from awsomechat.cli import chat, docs, evaluate, ingest, migrate, search, serve, up, users
 from awsomechat.cli.common import console, handled, settings
 from awsomechat.settings import config_file_path, masked_dump
 
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The embedded PostgreSQL server (ignored when a database URL is set).")
 app.add_typer(db_app, name="db")
+db_app.command("migrate")(migrate.migrate_command)
 app.add_typer(docs.app, name="docs")
 app.add_typer(evaluate.app, name="eval")
 app.command("ingest")(ingest.ingest_command)
