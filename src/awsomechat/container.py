@@ -19,12 +19,11 @@ if TYPE_CHECKING:
     from awsomechat.ingest.jobs import IngestJobRunner
     from awsomechat.ingest.jobs_pg import PgJobStore
     from awsomechat.ingest.pipeline import IngestionService
-    from awsomechat.retrieval.hybrid import HybridRetriever
-    from awsomechat.retrieval.reindex import Reindexer
-    from awsomechat.seams import ChatModel, ConversationStore, Embedder
+    from awsomechat.seams import ChatModel, ConversationStore, Embedder, Retriever
     from awsomechat.store.database import Database
     from awsomechat.store.documents import DocumentStore
     from awsomechat.store.index_meta import IndexGuard
+    from awsomechat.store.reindex import Reindexer
     from awsomechat.store.search import SearchQueries
     from awsomechat.text.analyzer import Analyzer
 
@@ -116,7 +115,7 @@ class Container:
             return self.embedder
 
     @cached_property
-    def retriever(self) -> HybridRetriever:
+    def retriever(self) -> Retriever:
         from awsomechat.retrieval.hybrid import HybridRetriever
 
         return HybridRetriever(
@@ -141,7 +140,7 @@ class Container:
 
     @cached_property
     def reindexer(self) -> Reindexer:
-        from awsomechat.retrieval.reindex import Reindexer
+        from awsomechat.store.reindex import Reindexer
 
         return Reindexer(self.database, self.get_embedder, self.analyzer, self.settings.database)
 

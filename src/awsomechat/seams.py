@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from awsomechat.chat.types import ChatSession, Feedback, Message, NewTurn, Turn, Usage
-from awsomechat.types import SearchHit
+from awsomechat.types import AccessScope, RelevanceVerdict, SearchHit, SearchRequest, SearchResponse
 
 Vector = npt.NDArray[np.float32]
 
@@ -121,4 +121,26 @@ class ModelHealth(Protocol):
 
     def check_available(self) -> None:
         """Raise ``ModelUnavailableError`` when an answer could not be generated now."""
+        ...
+
+
+class Retriever(Protocol):
+    """Ranked passages for a request, under the caller's access scope and filters (ours: hybrid
+    search in PostgreSQL; Kendra behind the same seam)."""
+
+    def search(self, request: SearchRequest) -> SearchResponse: ...
+
+
+class RelevanceJudge(Protocol):
+    """A retriever's answerability signal: whether its hits can answer the question at all (the
+    system abstains before any model call when not), calibrated per backend."""
+
+    def judge(self, question: str, hits: Sequence[SearchHit], scope: AccessScope) -> RelevanceVerdict: ...
+
+    def relevance_scorer(self, question: str, scope: AccessScope) -> Callable[[str], float]:
+        """Scores a sentence by how much of the question it holds (to trim passages)."""
+        ...
+
+    def term_set(self, text: str) -> set[str]:
+        """Content terms of ``text`` (for attributing uncited sentences)."""
         ...

@@ -189,6 +189,18 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class RelevanceVerdict:
+    """Whether retrieved passages can answer a question, from the retriever's own signals
+    (``top_dense`` and ``coverage`` for the hybrid retriever; a backend without them reports its
+    own confidence in ``top_dense`` and 1.0 coverage)."""
+
+    answerable: bool
+    top_dense: float
+    coverage: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class SearchResponse:
     """Ranked hits plus how long each stage took (milliseconds)."""
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from awsomechat.store.search import SearchQueries
 from awsomechat.text.analyzer import Analyzer
-from awsomechat.types import AccessScope, SearchHit
+from awsomechat.types import AccessScope, RelevanceVerdict, SearchHit
 
 # Words that shape a question without naming its subject: they must not count as uncovered.
 QUESTION_WORDS = (
@@ -28,16 +27,9 @@ QUESTION_WORDS = (
 ).split()
 
 
-@dataclass(frozen=True)
-class RelevanceVerdict:
-    answerable: bool
-    top_dense: float
-    coverage: float
-    reason: str
-
-
 class RelevanceGate:
-    """Computes the two signals for a question and its hits and applies the thresholds."""
+    """The ``RelevanceJudge`` of the hybrid retriever: computes the two signals for a question and
+    its hits and applies the thresholds."""
 
     def __init__(
         self,

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
-from awsomechat.chat.abstain import RelevanceGate, RelevanceVerdict
 from awsomechat.chat.budget import (
     MIN_PASSAGE_TOKENS,
     PROMPT_OVERHEAD_TOKENS,
@@ -40,11 +39,10 @@ from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
 from awsomechat.chat.rewrite import REWRITE_MAX_TOKENS, history_line, needs_context, rewrite, rewrite_messages
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
 from awsomechat.errors import AwsomeChatError, ModelUnavailableError, ValidationFailedError
-from awsomechat.retrieval.hybrid import HybridRetriever
-from awsomechat.seams import ChatModel, ConversationStore
+from awsomechat.seams import ChatModel, ConversationStore, RelevanceJudge, Retriever
 from awsomechat.settings import ChatModelSettings, ChatSettings
 from awsomechat.text.storable import unstorable_reason
-from awsomechat.types import AccessScope, Condition, SearchHit, SearchRequest
+from awsomechat.types import AccessScope, Condition, RelevanceVerdict, SearchHit, SearchRequest
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +85,10 @@ class ChatService:
 
     def __init__(
         self,
-        retriever: HybridRetriever,
+        retriever: Retriever,
         memory: ConversationStore,
         model: Callable[[], ChatModel],
-        gate: RelevanceGate,
+        gate: RelevanceJudge,
         chat: ChatSettings,
         llm: ChatModelSettings,
         profiles: dict[str, PromptProfile] | None = None,

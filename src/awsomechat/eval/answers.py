@@ -16,7 +16,7 @@ from typing import Any
 
 from awsomechat.chat.service import ChatRequest, ChatService
 from awsomechat.errors import SourceError
-from awsomechat.retrieval.hybrid import HybridRetriever
+from awsomechat.seams import Retriever
 from awsomechat.text.analyzer import STOP_WORDS
 from awsomechat.types import AccessScope, SearchRequest
 
@@ -89,7 +89,7 @@ def relevant(uri: str, doc_ids: tuple[str, ...]) -> bool:
     return any(uri.endswith("/" + d) for d in doc_ids)
 
 
-def run_item(item: QAItem, chat: ChatService, retriever: HybridRetriever, user: str) -> QAResult:
+def run_item(item: QAItem, chat: ChatService, retriever: Retriever, user: str) -> QAResult:
     hits = retriever.search(SearchRequest(text=item.question, k=5, access=AccessScope.public())).hits
     retrieved = list(dict.fromkeys(h.uri for h in hits))
     final = chat.ask(ChatRequest(user_id=user, message=item.question, access=AccessScope.public()))
@@ -156,7 +156,7 @@ def markdown_report(dataset: str, summary: dict[str, Any], results: list[QAResul
 def evaluate_answers(
     items: list[QAItem],
     chat: ChatService,
-    retriever: HybridRetriever,
+    retriever: Retriever,
     *,
     on_item: Callable[[QAResult], None] | None = None,
 ) -> list[QAResult]:

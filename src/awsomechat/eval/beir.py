@@ -9,7 +9,7 @@ from pathlib import Path
 
 from awsomechat.errors import SourceError
 from awsomechat.eval.metrics import evaluate_run
-from awsomechat.retrieval.hybrid import HybridRetriever
+from awsomechat.seams import Retriever
 from awsomechat.types import AccessScope, SearchRequest, SourceItem
 
 MODES = ("bm25", "dense", "hybrid")
@@ -81,7 +81,7 @@ def load_beir(root: Path, split: str = "test") -> BeirDataset:
 
 def run_retrieval(
     dataset: BeirDataset,
-    retriever: HybridRetriever,
+    retriever: Retriever,
     mode: str,
     *,
     depth: int = 100,

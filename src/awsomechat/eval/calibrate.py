@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from awsomechat.chat.abstain import RelevanceGate
 from awsomechat.eval.answers import QAItem
-from awsomechat.retrieval.hybrid import HybridRetriever
+from awsomechat.seams import RelevanceJudge, Retriever
 from awsomechat.types import AccessScope, SearchRequest
 
 
@@ -23,7 +22,7 @@ class Signals:
     coverage: float
 
 
-def collect(items: list[QAItem], retriever: HybridRetriever, gate: RelevanceGate, k: int) -> list[Signals]:
+def collect(items: list[QAItem], retriever: Retriever, gate: RelevanceJudge, k: int) -> list[Signals]:
     out = []
     for item in items:
         access = AccessScope.public()

@@ -22,8 +22,7 @@ from typing import Any
 from awsomechat.chat.rewrite import needs_context, rewrite
 from awsomechat.chat.types import Turn
 from awsomechat.eval.answers import relevant, token_f1
-from awsomechat.retrieval.hybrid import HybridRetriever
-from awsomechat.seams import ChatModel
+from awsomechat.seams import ChatModel, Retriever
 from awsomechat.types import AccessScope, SearchRequest
 
 
@@ -68,7 +67,7 @@ def _history(turns: list[ConvTurn]) -> list[Turn]:
     ]
 
 
-def _hit(retriever: HybridRetriever, text: str, doc_ids: tuple[str, ...]) -> bool:
+def _hit(retriever: Retriever, text: str, doc_ids: tuple[str, ...]) -> bool:
     hits = retriever.search(SearchRequest(text=text, k=5, access=AccessScope.public())).hits
     return any(relevant(h.uri, doc_ids) for h in hits)
 
@@ -76,7 +75,7 @@ def _hit(retriever: HybridRetriever, text: str, doc_ids: tuple[str, ...]) -> boo
 def evaluate_conversations(
     path: Path,
     model: ChatModel,
-    retriever: HybridRetriever | None,
+    retriever: Retriever | None,
     *,
     limit: int | None = None,
     on_turn: Callable[[], None] | None = None,

@@ -6,17 +6,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
-
-from psycopg import sql
 
 from awsomechat.errors import EmbedderMismatchError
 from awsomechat.retrieval.fusion import reciprocal_rank_fusion
 from awsomechat.seams import Embedder, Reranker
 from awsomechat.settings import RetrievalSettings
-from awsomechat.store.filters_sql import where_clause
 from awsomechat.store.index_meta import IndexGuard, IndexSpec, describe
-from awsomechat.store.search import Candidate, SearchQueries
+from awsomechat.store.search import Candidate, CandidateFilter, SearchQueries, candidate_filter
 from awsomechat.text.analyzer import Analyzer
 from awsomechat.text.highlight import make_excerpt
 from awsomechat.types import AccessScope, Scores, SearchHit, SearchRequest, SearchResponse
@@ -50,7 +46,7 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         want = request.offset + request.k
         n_candidates = max(s.candidates, want)
-        where, params = where_clause(request.filters, request.access)
+        scope = candidate_filter(request.filters, request.access)
         query_terms = self._analyzer.query_terms(request.text)
 
         t_start = time.perf_counter()
@@ -60,7 +56,7 @@ class HybridRetriever:
                 self._check_analyzer()
             # BM25 needs no query vector: it runs in the database while the query is embedded.
             bm25_future = self._pool.submit(
-                self._bm25, query_terms, n_candidates if request.mode == "hybrid" else want, where, params,
+                self._bm25, query_terms, n_candidates if request.mode == "hybrid" else want, scope,
                 request.access, 0 if request.filters else 4 * n_candidates, timings,
             )  # fmt: skip
         dense: list[Candidate] = []
@@ -73,7 +69,7 @@ class HybridRetriever:
                 timings["embed_ms"] = _ms(t0)
                 t0 = time.perf_counter()
                 dense = self._queries.dense(
-                    vector, n_candidates if request.mode == "hybrid" else want, where, params
+                    vector, n_candidates if request.mode == "hybrid" else want, scope.where, scope.params
                 )
                 timings["dense_ms"] = _ms(t0)
         finally:
@@ -133,8 +129,7 @@ class HybridRetriever:
         self,
         query_terms: Counter[str],
         k: int,
-        where: sql.Composable,
-        params: list[Any],
+        candidates: CandidateFilter,
         scope: AccessScope,
         prefilter_pool: int,
         timings: dict[str, float],
@@ -144,7 +139,7 @@ class HybridRetriever:
         # Without metadata filters, rank first and check access on the best few only. The corpus
         # statistics are the caller's: scores never depend on passages it may not read.
         out = self._queries.bm25(
-            query_terms, k, where, params, scope=scope, k1=s.bm25_k1, b=s.bm25_b,
+            query_terms, k, candidates.where, candidates.params, scope=scope, k1=s.bm25_k1, b=s.bm25_b,
             prefilter_pool=prefilter_pool,
         )  # fmt: skip
         timings["bm25_ms"] = _ms(t0)

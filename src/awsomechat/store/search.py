@@ -20,8 +20,8 @@ from psycopg.rows import dict_row
 
 from awsomechat.settings import DatabaseSettings
 from awsomechat.store.database import Database
-from awsomechat.store.filters_sql import access_clause
-from awsomechat.types import AccessScope
+from awsomechat.store.filters_sql import access_clause, where_clause
+from awsomechat.types import AccessScope, Condition
 
 # pgvector's upper bound for hnsw.ef_search; with iterative scans on, LIMIT k is still met above it.
 HNSW_EF_SEARCH_MAX = 1000
@@ -97,6 +97,20 @@ def _bm25_scores(
         )
     )
     return stmt, [terms, [query_terms[t] for t in terms], *stats_params, k1, k1, b, b]
+
+
+@dataclass(frozen=True)
+class CandidateFilter:
+    """The SQL condition of a caller's access scope ANDed with its filters: built once per search,
+    opaque outside the store."""
+
+    where: sql.Composable
+    params: tuple[Any, ...]
+
+
+def candidate_filter(filters: Sequence[Condition], access: AccessScope) -> CandidateFilter:
+    where, params = where_clause(filters, access)
+    return CandidateFilter(where, tuple(params))
 
 
 class SearchQueries:
