@@ -47,32 +47,50 @@ def aws_client(service: str, endpoint: str, *, attempts: int = 2, timeout_s: flo
     )
 
 
-class _Throttling(BaseHTTPRequestHandler):
-    """Answers every request as DynamoDB does when it throttles (JSON 1.0 wire format)."""
+THROTTLED = (
+    400,
+    "application/x-amz-json-1.0",
+    json.dumps(
+        {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}
+    ),
+)
+S3_ACCESS_DENIED = (
+    403,
+    "application/xml",
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Access Denied</Message><RequestId>denied</RequestId></Error>",
+)
+
+
+class _Failing(BaseHTTPRequestHandler):
+    """Answers every request with one AWS error in its service's wire format (``answer``)."""
 
     calls = 0
+    answer: tuple[int, str, str] = THROTTLED
 
-    def do_POST(self) -> None:
+    def _reply(self) -> None:
         type(self).calls += 1
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps(
-            {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}
-        ).encode()
-        self.send_response(400)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        status, content_type, text = self.answer
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-amzn-RequestId", "throttled")
+        self.send_header("x-amzn-RequestId", "failing")
         self.end_headers()
         self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_HEAD = _reply
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
 @contextmanager
-def throttling_endpoint() -> Iterator[tuple[str, type[_Throttling]]]:
-    """A loopback HTTP endpoint that throttles every DynamoDB call; yields (URL, handler class)."""
-    handler = type("Throttling", (_Throttling,), {"calls": 0})
+def failing_endpoint(answer: tuple[int, str, str] = THROTTLED) -> Iterator[tuple[str, type[_Failing]]]:
+    """A loopback HTTP endpoint that fails every call with ``answer`` (status, content type, body),
+    as AWS does when it throttles or denies; yields (URL, handler class with its ``calls``)."""
+    handler = type("Failing", (_Failing,), {"calls": 0, "answer": answer})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

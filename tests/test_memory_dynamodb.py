@@ -21,7 +21,7 @@ from awsomechat.seams import ConversationStore, Embedder
 from awsomechat.settings import MemorySettings, Settings, load_settings
 from awsomechat.testing.conversation_store import ConversationStoreContract, make_turn
 from tests.live import live_server
-from tests.moto_aws import CREDENTIALS, aws_client, moto_server, throttling_endpoint
+from tests.moto_aws import CREDENTIALS, aws_client, failing_endpoint, moto_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -167,7 +167,7 @@ def test_unreachable_endpoint_is_a_store_error() -> None:
 
 
 def test_throttling_is_retried_then_a_store_error() -> None:
-    with throttling_endpoint() as (url, handler):
+    with failing_endpoint() as (url, handler):
         store = _store(aws_client("dynamodb", url, attempts=3))
         with pytest.raises(StoreError) as info:
             store.create_session("pat")

@@ -10,7 +10,7 @@ from awsomechat.filters import parse_attribute
 
 
 def ingest_command(
-    sources: list[str] = typer.Argument(..., help="files, folders or http(s) URLs"),
+    sources: list[str] = typer.Argument(..., help="files, folders, http(s) URLs or s3://bucket/prefix/"),
     attr: list[str] = typer.Option([], "--attr", "-a", help="attribute key=value for every document"),
     groups: str = typer.Option("", "--groups", "-g", help="comma-separated access groups (empty = public)"),
     include: list[str] = typer.Option([], "--include", help="glob of files to take from folders"),

@@ -1,7 +1,8 @@
 """Incremental ingestion: source → loader → chunker → embedder + BM25 terms → store.
 
 Sync semantics: a document whose bytes and ingest options are unchanged is skipped before it is
-parsed; a changed one is replaced in one transaction; with ``prune`` a document that vanished
+parsed (a lazy item whose source version, an S3 ETag, is the recorded one, before it is even
+downloaded); a changed one is replaced in one transaction; with ``prune`` a document that vanished
 from its source is deleted. A file that cannot be read or parsed is reported by name and the
 batch goes on. Work is batched across documents so the embedder sees full batches.
 """
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 from awsomechat.errors import AwsomeChatError, DocumentRejectedError
 from awsomechat.ingest.chunker import StructuredChunker
 from awsomechat.ingest.loaders.registry import LoaderRegistry
-from awsomechat.ingest.sources import SourceFailure, open_source
+from awsomechat.ingest.sources import LazyItem, SourceFailure, open_source
 from awsomechat.seams import Embedder
 from awsomechat.settings import Settings
 from awsomechat.store.documents import DocumentStore, DocumentWrite, IndexedChunk
@@ -160,7 +161,7 @@ class IngestionService:
 
     def ingest_items(
         self,
-        items: Iterable[SourceItem | SourceFailure],
+        items: Iterable[SourceItem | LazyItem | SourceFailure],
         source_name: str,
         options: IngestOptions,
         progress: IngestProgress | None = None,
@@ -175,7 +176,7 @@ class IngestionService:
         progress = progress or _NoProgress()
         report = report if report is not None else IngestReport()
         seen: set[str] = set()
-        batch: list[SourceItem] = []
+        batch: list[SourceItem | LazyItem] = []
         for entry in items:
             if not (isinstance(entry, SourceFailure) and entry.gone):
                 seen.add(entry.uri)
@@ -222,7 +223,7 @@ class IngestionService:
 
     def _process_batch(
         self,
-        items: list[SourceItem],
+        items: list[SourceItem | LazyItem],
         options: IngestOptions,
         progress: IngestProgress,
         report: IngestReport,
@@ -234,10 +235,27 @@ class IngestionService:
         chunker = self._get_chunker(embedder)
         pending: list[_Pending] = []
         n_waiting = 0
-        for item in items:
+        for entry in items:
+            old = existing.get(entry.uri)
+            version = ""
+            if isinstance(entry, LazyItem):
+                version = entry.version
+                if old and version and old.source_version == version and old.options_hash == options_hash:
+                    report.unchanged += 1  # the recorded version: not even downloaded
+                    progress.item_done(entry.name, "unchanged")
+                    continue
+                fetched = entry.fetch()
+                if isinstance(fetched, SourceFailure):
+                    report.failed.append((fetched.name, fetched.reason))
+                    progress.item_done(fetched.name, "failed", fetched.reason)
+                    continue
+                item = fetched
+            else:
+                item = entry
             content_hash = hashlib.sha256(item.data).hexdigest()
-            old = existing.get(item.uri)
             if old and old.content_hash == content_hash and old.options_hash == options_hash:
+                if version and old.source_version != version:  # same bytes under a new version
+                    self._store.set_source_version(old.id, version)
                 report.unchanged += 1
                 progress.item_done(item.name, "unchanged")
                 continue
@@ -267,6 +285,7 @@ class IngestionService:
                 options_hash=options_hash,
                 attributes=attributes,
                 groups=tuple(sorted(set(options.groups))),
+                source_version=version,
             )
             pending.append(_Pending(item, doc, drafts, write, replaces=old is not None))
             n_waiting += len(drafts)

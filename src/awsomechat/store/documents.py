@@ -40,6 +40,8 @@ class DocumentWrite:
     options_hash: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
+    # The source's version of these bytes (an S3 ETag), "" when the source has none.
+    source_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class ExistingDocument:
     attributes: dict[str, Any]
     groups: tuple[str, ...]
     source: str
+    source_version: str = ""
 
 
 _DOC_COLUMNS = (
@@ -113,8 +116,8 @@ class DocumentStore:
             return {}
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "SELECT id, uri, content_hash, options_hash, title, attributes, groups, source"
-                " FROM documents WHERE uri = ANY(%s)",
+                "SELECT id, uri, content_hash, options_hash, title, attributes, groups, source,"
+                " source_version FROM documents WHERE uri = ANY(%s)",
                 (list(uris),),
             )
             return {
@@ -126,6 +129,7 @@ class DocumentStore:
                     dict(r["attributes"]),
                     tuple(r["groups"]),
                     r["source"],
+                    r["source_version"],
                 )
                 for r in cur.fetchall()
             }
@@ -157,7 +161,7 @@ class DocumentStore:
         """
         values = (
             doc.source, doc.title, doc.format, doc.content_hash, doc.options_hash,
-            json.dumps(doc.attributes), list(doc.groups), doc.size_bytes, n_chunks,
+            json.dumps(doc.attributes), list(doc.groups), doc.size_bytes, n_chunks, doc.source_version,
         )  # fmt: skip
         while True:
             old = conn.execute(
@@ -168,20 +172,25 @@ class DocumentStore:
                 conn.execute(
                     "UPDATE documents SET source = %s, title = %s, format = %s, content_hash = %s,"
                     " options_hash = %s, attributes = %s::jsonb, groups = %s, size_bytes = %s,"
-                    " chunk_count = %s, updated_at = now() WHERE id = %s",
+                    " chunk_count = %s, source_version = %s, updated_at = now() WHERE id = %s",
                     (*values, doc_id),
                 )
                 self._delete_chunks(conn, doc_id, tuple(old[1]))
                 return doc_id
             row = conn.execute(
                 "INSERT INTO documents (source, title, format, content_hash, options_hash, attributes,"
-                " groups, size_bytes, chunk_count, uri)"
-                " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s)"
+                " groups, size_bytes, chunk_count, source_version, uri)"
+                " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (uri) DO NOTHING RETURNING id",
                 (*values, doc.uri),
             ).fetchone()
             if row is not None:
                 return int(row[0])
+
+    def set_source_version(self, doc_id: int, version: str) -> None:
+        """Record a new source version for unchanged bytes (an object re-uploaded as it was)."""
+        with self._db.pool.connection() as conn:
+            conn.execute("UPDATE documents SET source_version = %s WHERE id = %s", (version, doc_id))
 
     def update_metadata(self, doc_id: int, doc: DocumentWrite) -> None:
         """Change title, source, attributes or groups of an unchanged document (no re-embedding).

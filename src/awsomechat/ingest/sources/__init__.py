@@ -1,20 +1,24 @@
 """Document sources: find documents and yield their raw bytes; parsing happens elsewhere.
 
-A source is a folder, a single file, a single URL or a same-site crawl. Every source has a
+A source is a folder, a single file, a single URL, a same-site crawl or an S3 prefix. Every source has a
 ``name`` (the ``source`` string stored on its documents), yields :class:`SourceItem` for what it
 could read and :class:`SourceFailure` for what it could not, so one bad file never stops a run.
+A source that can name and version a document before reading it (S3: key and ETag from the
+listing) yields a :class:`LazyItem` instead: the pipeline downloads it only when the stored
+version differs.
 
 Pruning (deleting stored documents that disappeared from a source) needs the set of URIs that
 currently exist: folders and files list it cheaply with ``list_uris()``; a crawl cannot, so for
 web sources it is the set of URIs yielded successfully in this run (``yielded_uris``).
 
-The concrete classes live in :mod:`.files` and :mod:`.web`; they are imported lazily by
-:func:`open_source` so that importing this package stays cheap (no ``httpx`` unless needed).
+The concrete classes live in :mod:`.files`, :mod:`.web` and :mod:`.s3`; they are imported lazily
+by :func:`open_source` so that importing this package stays cheap (no ``httpx`` or ``boto3``
+unless needed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -23,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from awsomechat.errors import SourceError
 from awsomechat.types import SourceItem
 
-__all__ = ["Source", "SourceFailure", "format_size", "open_source"]
+__all__ = ["LazyItem", "Source", "SourceFailure", "format_size", "open_source"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,20 @@ class SourceFailure:
     gone: bool = False
 
 
+@dataclass(frozen=True)
+class LazyItem:
+    """A document known by URI and version before its bytes are read (an S3 object's key and ETag).
+
+    The pipeline calls ``fetch`` only when no stored document of ``uri`` records ``version`` (with
+    the same ingest options); ``fetch`` returns the bytes or a failure.
+    """
+
+    uri: str
+    name: str
+    version: str
+    fetch: Callable[[], SourceItem | SourceFailure]
+
+
 @runtime_checkable
 class Source(Protocol):
     """What every source offers to the ingestion pipeline."""
@@ -51,8 +69,8 @@ class Source(Protocol):
         """The ``source`` recorded on every document this source yields."""
         ...
 
-    def iter_items(self) -> Iterator[SourceItem | SourceFailure]:
-        """Yield each document's bytes, or a failure for what could not be read."""
+    def iter_items(self) -> Iterator[SourceItem | LazyItem | SourceFailure]:
+        """Yield each document's bytes (or a lazy item), or a failure for what could not be read."""
         ...
 
     def describe(self) -> str:
@@ -83,15 +101,20 @@ def open_source(
     timeout_s: float,
     user_agent: str,
 ) -> Source:
-    """Pick the source for ``spec``: an ``http(s)://`` URL, a ``file://`` URI or a local path.
+    """Pick the source for ``spec``: an ``http(s)://`` URL, an ``s3://bucket/prefix``, a ``file://``
+    URI or a local path.
 
     URLs give a :class:`~.web.UrlSource` when ``crawl_depth`` is 0, else a same-site
     :class:`~.web.CrawlSource`. Paths (``~`` expanded) give a :class:`~.files.FileSource` or a
-    :class:`~.files.FolderSource`; ``include``/``exclude`` apply to folders only. ``max_bytes``
+    :class:`~.files.FolderSource`; ``s3://`` gives an :class:`~.s3.S3Source` (boto3, the ``aws``
+    extra), which lists the prefix at once. ``include``/``exclude`` apply to folders and S3
+    prefixes. ``max_bytes``
     of 0 or less disables the size cap.
 
     Raises:
-        SourceError: the URL is malformed, the scheme is unsupported or the path does not exist.
+        SourceError: the URL is malformed, the scheme is unsupported, the path does not exist,
+            or the S3 bucket cannot be listed.
+        MissingExtraError: an ``s3://`` source without boto3 installed.
     """
     spec = spec.strip()
     if not spec:
@@ -110,12 +133,16 @@ def open_source(
             timeout_s=timeout_s,
             user_agent=user_agent,
         )
+    if scheme == "s3":
+        from awsomechat.ingest.sources.s3 import S3Source
+
+        return S3Source.from_spec(spec, include=include, exclude=exclude, max_bytes=max_bytes)
     if scheme == "file":
         path = Path(unquote(urlsplit(spec).path))
     elif scheme:
         raise SourceError(
             f"unsupported source scheme {scheme!r} in {spec!r}",
-            hint="use a local path, a file:// URI or an http(s):// URL",
+            hint="use a local path, a file:// URI, an http(s):// URL or s3://bucket/prefix",
         )
     else:
         path = Path(spec).expanduser()
