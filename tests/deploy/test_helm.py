@@ -234,8 +234,8 @@ def test_container_commands_exist() -> None:
 
 
 def test_strict_validation_catches_a_misspelt_field() -> None:
-    (api,) = [d for d in render(VARIANTS["defaults"]) if d["metadata"]["name"] == "chat-awsomechat-api"]
-    container(api)  # the real manifest, then one typo in it
+    api = by_kind(render(VARIANTS["defaults"]), "Deployment")["chat-awsomechat-api"]
+    kubernetes_validate.validate(api, K8S_VERSIONS[0], strict=True)  # the real manifest, then a typo
     api["spec"]["template"]["spec"]["containers"][0]["livenessprobe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError, match="livenessprobe"):
         kubernetes_validate.validate(api, K8S_VERSIONS[0], strict=True)
