@@ -17,12 +17,45 @@ REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION}
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """A ThreadedMotoServer on 127.0.0.1 and a free port; yields its endpoint URL."""
+def _serial_moto_server() -> Any:
+    """A ThreadedMotoServer whose backend handles one request at a time.
+
+    moto's TransactWriteItems is not thread-safe: it deep-copies the table for its rollback while
+    other requests write to it, which gives 500s and, worse, rolls back writes that already
+    succeeded. Real DynamoDB serialises conflicting writes itself, so the test server does too
+    (requests still arrive concurrently; the clients' retries and conditions are exercised).
+    """
     from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    class SerialMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
+
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def serial(environ: Any, start_response: Any) -> Any:
+                with lock:
+                    return list(app(environ, start_response))
+
+            self._server = make_server(
+                self._ip_address, self._port, serial, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 and a free port; yields its endpoint URL."""
+    server = _serial_moto_server()
     server.start()
     host, port = server.get_host_and_port()
     try:
