@@ -26,22 +26,28 @@ message-id pointer            ``MESSAGE#<id>``     ``MESSAGE``
   written. DynamoDB deletes expired items lazily, so reads skip items past ``expires_at``.
 
 Errors from botocore (throttling after botocore's retries, unreachable endpoint, access denied,
-a deleted table) become :class:`~awsomechat.errors.StoreError`, which the API answers with 503.
+a deleted table) become :class:`~awsomechat.errors.StoreError`, which the API answers with 503
+(:mod:`awsomechat.chat.dynamodb_table` makes every call and creates the table).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import random
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from awsomechat.aws import client, describe_error, error_code, is_aws_error
+from awsomechat.aws import client
+from awsomechat.chat.dynamodb_table import (
+    TTL_ATTRIBUTE,
+    UPDATED_INDEX,
+    ConversationTable,
+    ExpectedError,
+    Item,
+)
 from awsomechat.chat.titles import MAX_TITLE_CHARS, title_from
 from awsomechat.chat.types import ChatSession, Citation, Feedback, NewTurn, Turn
 from awsomechat.errors import AwsomeChatError, NotFoundError, StoreError
@@ -49,31 +55,14 @@ from awsomechat.settings import MemorySettings
 
 __all__ = ["TTL_ATTRIBUTE", "UPDATED_INDEX", "DynamoDBConversationStore"]
 
-log = logging.getLogger(__name__)
-
-UPDATED_INDEX = "by-updated"
-TTL_ATTRIBUTE = "expires_at"
 _WHAT = "DynamoDB conversation memory"
 _DYNAMODB = "dynamodb"
-_TABLE_GONE = "ResourceNotFoundException"
 _APPEND_ATTEMPTS = 40
-_BATCH_ATTEMPTS = 8
 # Cancellation reasons of the append transaction that mean "lost a race" or "slow down": retry.
 _RETRY_REASONS = frozenset(
     {None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError",
      "ProvisionedThroughputExceeded"}
 )  # fmt: skip
-
-Item = dict[str, dict[str, Any]]
-
-
-class _Expected(Exception):
-    """An AWS error code the caller handles itself (a failed condition, a missing table)."""
-
-    def __init__(self, code: str, exc: BaseException) -> None:
-        super().__init__(code)
-        self.code = code
-        self.exc = exc
 
 
 def _iso(t: dt.datetime) -> str:
@@ -172,12 +161,10 @@ class DynamoDBConversationStore:
         ttl_days: int = 0,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        self._client = client
+        self._table = ConversationTable(client, table, ttl_days=ttl_days)
         self.table = table
         self.ttl_days = ttl_days
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self._ready = False
-        self._ready_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: MemorySettings) -> DynamoDBConversationStore:
@@ -204,7 +191,7 @@ class DynamoDBConversationStore:
             "message_count": {"N": "0"},
             **self._expiry(now),
         }
-        self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
+        self._table.call("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
         return _session_of(item)
 
     def get_session(self, user_id: str, session_id: uuid.UUID) -> ChatSession:
@@ -216,7 +203,7 @@ class DynamoDBConversationStore:
             return []
         wanted = offset + limit
         found: list[ChatSession] = []
-        for item in self._query(
+        for item in self._table.query(
             IndexName=UPDATED_INDEX,
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": {"S": _user_pk(user_id)}},
@@ -240,7 +227,7 @@ class DynamoDBConversationStore:
             values[":e"] = self._expiry(now)[TTL_ATTRIBUTE]
             update += f", {TTL_ATTRIBUTE} = :e"
         try:
-            resp = self._call(
+            resp = self._table.call(
                 "update_item",
                 expected=("ConditionalCheckFailedException",),
                 Key=_session_key(user_id, session_id),
@@ -249,31 +236,31 @@ class DynamoDBConversationStore:
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
-        except _Expected:
+        except ExpectedError:
             raise NotFoundError(f"no session {session_id}") from None
         return _session_of(resp["Attributes"])
 
     def delete_session(self, user_id: str, session_id: uuid.UUID) -> None:
         """Delete the session, then its turns and their pointers (batched)."""
         try:
-            self._call(
+            self._table.call(
                 "delete_item",
                 expected=("ConditionalCheckFailedException",),
                 Key=_session_key(user_id, session_id),
                 ConditionExpression="attribute_exists(PK)",
             )
-        except _Expected:
+        except ExpectedError:
             raise NotFoundError(f"no session {session_id}") from None
         # The session item went first: from now on nothing below is readable (reads need it).
         keys: list[Item] = []
-        for item in self._query(
+        for item in self._table.query(
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": {"S": _session_pk(session_id)}},
             ProjectionExpression="PK, SK, id",
         ):
             keys.append({"PK": item["PK"], "SK": item["SK"]})
             keys.append(_message_key(uuid.UUID(_s(item, "id"))))
-        self._batch_delete(keys)
+        self._table.batch_delete(keys)
 
     # --------------------------------------------------------------------- turns
     def turns(self, user_id: str, session_id: uuid.UUID, *, last: int | None = None) -> list[Turn]:
@@ -282,7 +269,7 @@ class DynamoDBConversationStore:
         if last is not None and last <= 0:
             return []
         out: list[Turn] = []
-        for item in self._query(
+        for item in self._table.query(
             KeyConditionExpression="PK = :pk AND begins_with(SK, :t)",
             ExpressionAttributeValues={":pk": {"S": _session_pk(session_id)}, ":t": {"S": "TURN#"}},
             ScanIndexForward=last is None,
@@ -343,7 +330,7 @@ class DynamoDBConversationStore:
                 values[":e"] = expiry[TTL_ATTRIBUTE]
                 update += f", {TTL_ATTRIBUTE} = :e"
             try:
-                self._call(
+                self._table.call(
                     "transact_write_items",
                     expected=("TransactionCanceledException",),
                     TransactItems=[
@@ -372,11 +359,11 @@ class DynamoDBConversationStore:
                         },
                     ],
                 )
-            except _Expected as exc:
+            except ExpectedError as exc:
                 response = getattr(exc.exc, "response", {})
                 reasons = {r.get("Code") for r in response.get("CancellationReasons", [])}
                 if not reasons <= _RETRY_REASONS:
-                    raise self._store_error(exc.exc) from exc.exc
+                    raise self._table.store_error(exc.exc) from exc.exc
                 # Another turn (or a delete) won the race: read the session again and retry.
                 time.sleep(random.uniform(0.002, 0.01 * min(attempt + 1, 10)))
                 continue
@@ -388,12 +375,12 @@ class DynamoDBConversationStore:
 
     def message(self, user_id: str, message_id: uuid.UUID) -> Turn:
         """One turn by id: its pointer, then the turn with the caller's session in one batch."""
-        pointer = self._get(_message_key(message_id))
+        pointer = self._table.get(_message_key(message_id))
         if pointer is None or _s(pointer, "user_id") != user_id or self._expired(pointer):
             raise NotFoundError(f"no message {message_id}")
         session_id = uuid.UUID(_s(pointer, "session_id"))
         turn_key = _turn_key(session_id, _n(pointer, "seq") or 0)
-        resp = self._call(
+        resp = self._table.call(
             "batch_get_item",
             RequestItems={
                 self.table: {"Keys": [turn_key, _session_key(user_id, session_id)], "ConsistentRead": True}
@@ -401,7 +388,7 @@ class DynamoDBConversationStore:
         )
         items = resp.get("Responses", {}).get(self.table, [])
         if resp.get("UnprocessedKeys"):  # throttled partially: read them one by one
-            items = [i for k in (turn_key, _session_key(user_id, session_id)) if (i := self._get(k))]
+            items = [i for k in (turn_key, _session_key(user_id, session_id)) if (i := self._table.get(k))]
         turn = next((i for i in items if _s(i, "type") == "turn"), None)
         session = next((i for i in items if _s(i, "type") == "session"), None)
         if turn is None or session is None or self._expired(turn) or self._expired(session):
@@ -416,7 +403,7 @@ class DynamoDBConversationStore:
         now = self._clock()
         comment = comment[:4000]
         try:
-            self._call(
+            self._table.call(
                 "update_item",
                 expected=("ConditionalCheckFailedException",),
                 Key=_turn_key(turn.session_id, turn.seq),
@@ -431,107 +418,9 @@ class DynamoDBConversationStore:
                     ":id": {"S": str(message_id)},
                 },
             )
-        except _Expected:  # deleted meanwhile
+        except ExpectedError:  # deleted meanwhile
             raise NotFoundError(f"no message {message_id}") from None
         return Feedback(message_id, user_id, rating, comment, now)
-
-    # ------------------------------------------------------------------- table
-    def ensure_table(self) -> None:
-        """Check the table (once per store); create it with its index and TTL when missing."""
-        if self._ready:
-            return
-        with self._ready_lock:
-            if self._ready:
-                return
-            try:
-                desc = self._raw("describe_table", TableName=self.table)["Table"]
-            except _Expected:
-                desc = self._create_table()
-            self._check_layout(desc)
-            if self.ttl_days:
-                self._enable_ttl(only_if_disabled=True)
-            self._ready = True
-
-    def _create_table(self) -> dict[str, Any]:
-        log.warning("creating DynamoDB table %s for conversation memory", self.table)
-        try:
-            self._raw(
-                "create_table",
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[
-                    {"AttributeName": "PK", "AttributeType": "S"},
-                    {"AttributeName": "SK", "AttributeType": "S"},
-                    {"AttributeName": "updated", "AttributeType": "S"},
-                ],
-                KeySchema=[
-                    {"AttributeName": "PK", "KeyType": "HASH"},
-                    {"AttributeName": "SK", "KeyType": "RANGE"},
-                ],
-                LocalSecondaryIndexes=[
-                    {
-                        "IndexName": UPDATED_INDEX,
-                        "KeySchema": [
-                            {"AttributeName": "PK", "KeyType": "HASH"},
-                            {"AttributeName": "updated", "KeyType": "RANGE"},
-                        ],
-                        "Projection": {"ProjectionType": "ALL"},
-                    }
-                ],
-                Tags=[{"Key": "application", "Value": "awsomechat"}],
-            )
-            created = True
-        except _Expected as exc:
-            if exc.code != "ResourceInUseException":  # another worker is creating it: wait too
-                raise self._store_error(exc.exc) from exc.exc
-            created = False
-        self._wait_active()
-        if created:
-            # TTL on from the start: turning ttl_days on later then needs no table change.
-            self._enable_ttl(only_if_disabled=False)
-        return dict(self._raw("describe_table", TableName=self.table)["Table"])
-
-    def _wait_active(self, timeout_s: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                status = self._raw("describe_table", TableName=self.table)["Table"]["TableStatus"]
-            except _Expected:
-                status = "CREATING"  # not visible yet right after CreateTable
-            if status == "ACTIVE":
-                return
-            if time.monotonic() > deadline:
-                raise StoreError(f"{_WHAT}: table {self.table} is still {status} after {timeout_s:.0f} s")
-            time.sleep(0.5)
-
-    def _enable_ttl(self, *, only_if_disabled: bool) -> None:
-        if only_if_disabled:
-            desc = self._call("describe_time_to_live", ready=False)
-            ttl = desc.get("TimeToLiveDescription", {})
-            if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-                if ttl.get("AttributeName") != TTL_ATTRIBUTE:
-                    log.warning(
-                        "table %s expires items by %r, not %r: memory.ttl_days has no effect",
-                        self.table,
-                        ttl.get("AttributeName"),
-                        TTL_ATTRIBUTE,
-                    )
-                return
-        self._call(
-            "update_time_to_live",
-            ready=False,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
-
-    def _check_layout(self, desc: dict[str, Any]) -> None:
-        keys = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
-        indexes = {i["IndexName"] for i in desc.get("LocalSecondaryIndexes", []) or []}
-        if keys != {"PK": "HASH", "SK": "RANGE"} or UPDATED_INDEX not in indexes:
-            raise StoreError(
-                f"{_WHAT}: table {self.table} exists but is not laid out for conversations"
-                f" (needs keys PK/SK and the local index {UPDATED_INDEX})",
-                hint="name another table in AWSOMECHAT_MEMORY__TABLE, or see docs/aws.md",
-            )
 
     # ----------------------------------------------------------------- helpers
     def _expiry(self, now: dt.datetime) -> Item:
@@ -544,74 +433,7 @@ class DynamoDBConversationStore:
         return expires is not None and expires <= self._clock().timestamp()
 
     def _session_item(self, user_id: str, session_id: uuid.UUID) -> Item:
-        item = self._get(_session_key(user_id, session_id))
+        item = self._table.get(_session_key(user_id, session_id))
         if item is None or self._expired(item):
             raise NotFoundError(f"no session {session_id}")
         return item
-
-    def _get(self, key: Item) -> Item | None:
-        item = self._call("get_item", Key=key, ConsistentRead=True).get("Item")
-        return dict(item) if item else None
-
-    def _query(self, *, page_size: int | None = None, **kwargs: Any) -> Iterator[Item]:
-        """Every item of a Query, page after page (strongly consistent: the index is local)."""
-        start: Item | None = None
-        while True:
-            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
-            if page_size:
-                extra["Limit"] = page_size
-            resp = self._call("query", ConsistentRead=True, **kwargs, **extra)
-            yield from resp.get("Items", [])
-            start = resp.get("LastEvaluatedKey")
-            if not start:
-                return
-
-    def _batch_delete(self, keys: list[Item]) -> None:
-        for i in range(0, len(keys), 25):
-            requests = [{"DeleteRequest": {"Key": k}} for k in keys[i : i + 25]]
-            for attempt in range(_BATCH_ATTEMPTS):
-                resp = self._call("batch_write_item", RequestItems={self.table: requests})
-                requests = resp.get("UnprocessedItems", {}).get(self.table, [])
-                if not requests:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 2.0))
-            if requests:
-                raise StoreError(f"{_WHAT}: could not delete {len(requests)} items (throttled)")
-
-    def _call(
-        self, op: str, *, expected: tuple[str, ...] = (), ready: bool = True, **kwargs: Any
-    ) -> dict[str, Any]:
-        """Run one DynamoDB call on the table; AWS errors become StoreError, except ``expected``
-        codes, raised as ``_Expected`` for the caller to handle. A table deleted under a running
-        service is created again and the call retried once (the conversations in it are gone)."""
-        if op not in ("transact_write_items", "batch_get_item", "batch_write_item"):
-            kwargs["TableName"] = self.table
-        if not ready:
-            return dict(self._raw(op, expected=expected, **kwargs))
-        self.ensure_table()
-        try:
-            return dict(self._raw(op, expected=(*expected, _TABLE_GONE), **kwargs))
-        except _Expected as exc:
-            if exc.code != _TABLE_GONE or _TABLE_GONE in expected:
-                raise
-        log.warning("DynamoDB table %s disappeared; creating it again", self.table)
-        self._ready = False
-        self.ensure_table()
-        return dict(self._raw(op, expected=expected, **kwargs))
-
-    def _raw(self, op: str, *, expected: tuple[str, ...] = (_TABLE_GONE,), **kwargs: Any) -> Any:
-        try:
-            return getattr(self._client, op)(**kwargs)
-        except Exception as exc:
-            if not is_aws_error(exc):
-                raise
-            code = error_code(exc)
-            if code and code in expected:
-                raise _Expected(code, exc) from exc
-            if code == _TABLE_GONE:
-                self._ready = False  # deleted under us: the next call checks (and creates) again
-            raise self._store_error(exc) from exc
-
-    def _store_error(self, exc: BaseException) -> StoreError:
-        message, hint = describe_error(exc, f"{_WHAT} (table {self.table})")
-        return StoreError(message, hint=hint)
