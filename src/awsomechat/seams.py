@@ -59,7 +59,7 @@ class Reranker(Protocol):
 
 @runtime_checkable
 class ConversationStore(Protocol):
-    """Sessions, turns and feedback, always scoped to one user (PostgreSQL; DynamoDB later).
+    """Sessions, turns and feedback, always scoped to one user (PostgreSQL or DynamoDB).
 
     Another user's ids behave exactly like ids that do not exist (``NotFoundError``).
     """
