@@ -107,6 +107,10 @@ class Container:
 
         return build_embedder(self.settings.embedder)
 
+    @property
+    def embedder_loaded(self) -> bool:
+        return "embedder" in self.__dict__
+
     def get_embedder(self) -> Embedder:
         """Callable form for services that load the model only when they need it."""
         if "embedder" in self.__dict__:

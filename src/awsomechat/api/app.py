@@ -55,6 +55,8 @@ def _warm(ctx: ApiContext) -> None:
         log.info("warm-up done")
     except Exception as exc:
         log.warning("warm-up failed: %s", exc)
+    finally:
+        ctx.warming = False
 
 
 def create_app(settings: Settings | None = None, *, container: Container | None = None) -> FastAPI:
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.warming = True
         threading.Thread(target=_warm, args=(ctx,), name="warm-up", daemon=True).start()
         yield
         if own_container:  # bounded: a running ingestion job gets api.shutdown_grace_s, then is interrupted

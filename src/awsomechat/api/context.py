@@ -22,6 +22,7 @@ class ApiContext:
     # After the database failed a request, requests fail fast (503) for a moment instead of each
     # waiting the pool's checkout timeout; the first request after the pause probes again.
     db_failed_at: float = -1e9
+    warming: bool = False  # the start-up warm-up (store, embedder, model) is still running
     uploads_in_progress: int = 0  # bodies being received now (api.max_concurrent_uploads)
 
     def database_failed(self) -> None:

@@ -48,9 +48,13 @@ async def readyz(ctx: Context) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
+    # While the start-up warm-up loads the embedder, a query would pay for it: not ready yet.
+    checks["embedder"] = (
+        "loading" if ctx.warming else "loaded" if ctx.container.embedder_loaded else "on demand"
+    )
     model = ctx.container.model_status()
     checks["model"] = str(model.get("state", "unknown"))
-    ready = checks["database"] == "ok" and bool(model.get("ready"))
+    ready = checks["database"] == "ok" and not ctx.warming and bool(model.get("ready"))
     body: dict[str, Any] = {
         "status": "ready" if ready else "not ready", "checks": checks, "queue": ctx.gate.waiting,
     }  # fmt: skip
