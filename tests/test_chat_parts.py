@@ -97,3 +97,12 @@ def test_uncited_sentences_get_the_passage_that_clearly_supports_them() -> None:
     out = attribute_uncited(answer, passages, lambda s: set(an.terms(s)))
     assert out.startswith("You can save 100 filters per account per Region [1]. ")
     assert out.endswith("Lambda packages are 250 MB unzipped [2]. Cheers!")
+
+
+def test_remote_token_estimate_never_undercounts_non_ascii() -> None:
+    from awsomechat.chat.models.token_estimate import estimate_tokens
+
+    assert estimate_tokens("Lambda functions run for up to 900 seconds.") == 11
+    assert estimate_tokens("😀" * 100) >= 200  # common BPE vocabularies: 1-3 tokens per emoji
+    assert estimate_tokens("日本語のテキスト") >= 8
+    assert estimate_tokens("") == 1

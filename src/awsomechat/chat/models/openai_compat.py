@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
+from awsomechat.chat.models.token_estimate import estimate_tokens
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError, ModelUnavailableError
 from awsomechat.settings import OpenAISettings
@@ -54,8 +55,8 @@ class OpenAIChatModel:
         return self._settings.n_ctx
 
     def count_tokens(self, text: str) -> int:
-        # The server's tokenizer is not at hand: ~4 characters per token, rounded up (conservative).
-        return max(1, (len(text) + 3) // 4)
+        # The server's tokenizer is not at hand: a conservative estimate (emoji and CJK included).
+        return estimate_tokens(text)
 
     def stream(
         self,

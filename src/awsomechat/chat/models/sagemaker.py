@@ -19,6 +19,7 @@ from typing import Any
 from awsomechat.aws import client
 from awsomechat.chat.models.aws_errors import model_error
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
+from awsomechat.chat.models.token_estimate import estimate_tokens
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError
 from awsomechat.settings import SageMakerSettings
@@ -50,7 +51,7 @@ class SageMakerChatModel:
         return self._settings.n_ctx
 
     def count_tokens(self, text: str) -> int:
-        return max(1, (len(text) + 3) // 4)  # the endpoint's tokenizer is not at hand: conservative
+        return estimate_tokens(text)
 
     def stream(
         self,
