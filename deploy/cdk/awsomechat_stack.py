@@ -145,9 +145,7 @@ class AwsomeChatStack(Stack):
         db_secrets = {"PGPASSWORD": ecs.Secret.from_secrets_manager(self.db.secret, "password")}
         llm_env, llm_secrets = self._model(cluster, image, log_group)
 
-        api_task = ecs.FargateTaskDefinition(
-            self, "ApiTask", cpu=1024, memory_limit_mib=2048, runtime_platform=_x86()
-        )
+        api_task = self._task("ApiTask", cpu=1024, memory_mib=2048)
         api_task.add_container(
             "api",
             image=image,
@@ -225,6 +223,18 @@ class AwsomeChatStack(Stack):
         )
 
     # ------------------------------------------------------------------------------------ parts
+    def _task(self, construct_id: str, *, cpu: int, memory_mib: int) -> ecs.FargateTaskDefinition:
+        task = ecs.FargateTaskDefinition(
+            self, construct_id, cpu=cpu, memory_limit_mib=memory_mib, runtime_platform=_x86()
+        )
+        if ".dkr.ecr." in self.options.image_uri:  # a pushed ECR image: the task must be allowed to pull
+            task.obtain_execution_role().add_managed_policy(
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonECSTaskExecutionRolePolicy"
+                )
+            )
+        return task
+
     def _image(self) -> ecs.ContainerImage:
         if self.options.image_uri:
             return ecs.ContainerImage.from_registry(self.options.image_uri)
@@ -276,9 +286,7 @@ class AwsomeChatStack(Stack):
             ),
         )
         token_secret = {"AWSOMECHAT_LLM__API_KEY": ecs.Secret.from_secrets_manager(token)}
-        task = ecs.FargateTaskDefinition(
-            self, "RunnerTask", cpu=2048, memory_limit_mib=4096, runtime_platform=_x86()
-        )
+        task = self._task("RunnerTask", cpu=2048, memory_mib=4096)
         task.add_container(
             "model-runner",
             image=image,
@@ -351,9 +359,7 @@ class AwsomeChatStack(Stack):
         secrets: dict[str, ecs.Secret],
     ) -> None:
         """``awsomechat db migrate`` as a task: run on every deploy that changes it, and by hand."""
-        task = ecs.FargateTaskDefinition(
-            self, "MigrateTask", cpu=512, memory_limit_mib=1024, runtime_platform=_x86()
-        )
+        task = self._task("MigrateTask", cpu=512, memory_mib=1024)
         task.add_container(
             "migrate",
             image=image,

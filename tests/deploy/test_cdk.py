@@ -181,6 +181,13 @@ def test_model_runner_service_is_private_and_token_protected(templates: dict[str
         assert "model-runner" not in containers(templates[other])
 
 
+def test_tasks_may_pull_a_pushed_ecr_image(templates: dict[str, Any]) -> None:
+    roles = [r for k, r in resources(templates["runner"], "AWS::IAM::Role").items() if "ExecutionRole" in k]
+    assert len(roles) == 3  # api, model runner, migrate
+    for role in roles:
+        assert "AmazonECSTaskExecutionRolePolicy" in json.dumps(role["Properties"].get("ManagedPolicyArns"))
+
+
 def test_migrations_run_on_deploy(templates: dict[str, Any]) -> None:
     t = templates["runner"]
     assert containers(t)["migrate"]["Command"] == ["db", "migrate"]
