@@ -7,8 +7,8 @@ It loads the model, runs a short real generation (the self-test) and only then l
 model that cannot generate never looks ready. It speaks the subset of the OpenAI chat-completions
 wire format that :class:`~awsomechat.chat.models.openai_compat.OpenAIChatModel` uses: streamed
 ``data:`` events in chunked transfer encoding, ``usage`` at the end, ``data: [DONE]``. A client that
-goes away stops the generation at the next token. Requests queue on the model's lock: one global
-queue for every API worker.
+goes away stops the generation at the next token. Requests queue for the one generation thread: one global
+queue for every API worker (:mod:`generation_thread`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from awsomechat.chat.models.cpu_features import describe
 from awsomechat.chat.models.llamacpp import LlamaCppChatModel
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import AwsomeChatError, ModelError
+from awsomechat.runner.generation_thread import GenerationThread
 from awsomechat.runner.state import unix_socket_path
 
 log = logging.getLogger("awsomechat.runner")
@@ -143,8 +144,13 @@ class RunnerHandler(BaseHTTPRequestHandler):
         except BadRequest as exc:
             return self._error(400, str(exc))
         model = self.server.model
-        pieces = model.stream(
-            req["messages"], max_tokens=req["max_tokens"], temperature=req["temperature"], stop=req["stop"]
+        pieces = self.server.generation.submit(
+            lambda: model.stream(
+                req["messages"],
+                max_tokens=req["max_tokens"],
+                temperature=req["temperature"],
+                stop=req["stop"],
+            )
         )
         if req["stream"]:
             self._stream(pieces, req["include_usage"])
@@ -218,6 +224,7 @@ def _usage(u: Usage) -> dict[str, int]:
 class RunnerHTTPServer(socketserver.ThreadingMixIn, HTTPServer):
     daemon_threads = True
     model: LlamaCppChatModel
+    generation: GenerationThread
     info: dict[str, Any]
     api_key: str | None
 
@@ -234,7 +241,11 @@ class UnixRunnerServer(RunnerHTTPServer):
 
 
 def make_server(
-    listen: str, model: LlamaCppChatModel, info: dict[str, Any], api_key: str | None
+    listen: str,
+    model: LlamaCppChatModel,
+    generation: GenerationThread,
+    info: dict[str, Any],
+    api_key: str | None,
 ) -> RunnerHTTPServer:
     sock = unix_socket_path(listen)
     server: RunnerHTTPServer
@@ -251,7 +262,7 @@ def make_server(
         server = RunnerHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), RunnerHandler)
     else:
         raise ModelError(f"cannot listen on {listen!r}", hint="use unix:///path.sock or http://host:port")
-    server.model, server.info, server.api_key = model, info, api_key
+    server.model, server.generation, server.info, server.api_key = model, generation, info, api_key
     return server
 
 
@@ -273,10 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         path = resolve_gguf(llm, settings.data_dir)
+        generation = GenerationThread()  # loads, self-tests and generates: one thread, one OpenMP team
         t0 = time.perf_counter()
-        model = LlamaCppChatModel(path, llm)
+        model: LlamaCppChatModel = generation.call(lambda: LlamaCppChatModel(path, llm))
         load_s = time.perf_counter() - t0
-        selftest = model.self_test()
+        selftest = generation.call(model.self_test)
     except AwsomeChatError as exc:
         print(f"model runner: {exc}", file=sys.stderr, flush=True)
         return 3
@@ -285,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "extra_buffer_types": model.extra_buffer_types, "selftest": selftest, "cpu": describe(),
     }  # fmt: skip
     api_key = llm.api_key.get_secret_value() if llm.api_key else None
-    server = make_server(args.listen, model, info, api_key)
+    server = make_server(args.listen, model, generation, info, api_key)
     log.info("model runner ready on %s: %s (load %.1f s, self-test %s)", args.listen, model.name, load_s,
              selftest)  # fmt: skip
     try:
