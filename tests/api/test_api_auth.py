@@ -13,6 +13,9 @@ import pytest
 
 from tests.live import LiveServer, launch
 
+# Part of the adversarial suite (issue 11): the access probes across every endpoint.
+pytestmark = pytest.mark.security
+
 PAYROLL_Q = "When are salaries paid at Octank?"
 
 
@@ -155,3 +158,23 @@ def test_local_mode_serves_loopback_callers_without_a_key(server: LiveServer) ->
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_streamed_answers_and_jobs_reveal_nothing_hidden(server: LiveServer, keys: dict[str, str]) -> None:
+    """The SSE stream (question, sources, tokens, final) and the job list of an outsider hold no
+    trace of a document outside its groups; a non-admin cannot delete or upload."""
+    from tests.api.sse_client import chat
+
+    finance_doc = server.container.documents.find_by_uri("test://finance/payroll.md", _admin())
+    assert finance_doc is not None
+    with server.client(keys["bob"]) as bob:
+        for filters in ([], [{"field": "team", "op": "eq", "value": "finance"}]):
+            events = chat(bob, message=PAYROLL_Q, filters=filters)
+            text = str([e.data for e in events])
+            assert "Payroll calendar" not in text and "test://finance" not in text and "25th" not in text
+        jobs = bob.get("/v1/jobs")
+        assert "payroll" not in jobs.text.lower()
+        assert bob.delete(f"/v1/documents/{finance_doc.id}").status_code in (403, 404)
+        upload = bob.post("/v1/documents", files={"files": ("x.md", b"# x\n\ny\n", "text/markdown")})
+        assert upload.status_code == 403
+    assert server.container.documents.find_by_uri("test://finance/payroll.md", _admin()) is not None

@@ -122,7 +122,7 @@ def test_rate_limit_says_when_to_try_again(server: LiveServer, keyed_page: Calla
     expect(banner).to_have_attribute("data-kind", "rate")
     expect(banner).to_contain_text("Too many requests.")
     wait = wait_seconds(banner.inner_text())
-    assert 1 <= wait <= 60, banner.inner_text()
+    assert 1 <= wait <= 61, banner.inner_text()  # the sliding window counts in whole seconds over 61
     expect(last_answer(page)).to_have_attribute("data-state", "error")
     expect(last_answer(page).locator(".msg-status")).to_contain_text("Too many requests")
     shot(page, "error-rate-limit")
