@@ -13,7 +13,7 @@ from typing import Any
 from awsomechat.aws import client
 from awsomechat.chat.models.aws_errors import model_error
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
-from awsomechat.chat.models.token_estimate import estimate_tokens
+from awsomechat.chat.models.remote import RemoteChatModel
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError
 from awsomechat.settings import BedrockSettings
@@ -42,8 +42,10 @@ def converse_messages(messages: Sequence[Message]) -> tuple[list[dict[str, Any]]
     return system, turns
 
 
-class BedrockChatModel:
+class BedrockChatModel(RemoteChatModel):
     """The ``ChatModel`` seam over Bedrock's ConverseStream."""
+
+    _settings: BedrockSettings
 
     def __init__(self, settings: BedrockSettings) -> None:
         self._settings = settings
@@ -54,13 +56,6 @@ class BedrockChatModel:
     @property
     def name(self) -> str:
         return self._settings.model_id
-
-    @property
-    def context_window(self) -> int:
-        return self._settings.n_ctx
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
 
     def stream(
         self,

@@ -13,14 +13,16 @@ from typing import Any
 import httpx
 
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
-from awsomechat.chat.models.token_estimate import estimate_tokens
+from awsomechat.chat.models.remote import RemoteChatModel
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError, ModelUnavailableError
 from awsomechat.settings import OpenAISettings
 
 
-class OpenAIChatModel:
+class OpenAIChatModel(RemoteChatModel):
     """The ``ChatModel`` seam over an OpenAI-compatible HTTP API."""
+
+    _settings: OpenAISettings
 
     def __init__(
         self,
@@ -49,14 +51,6 @@ class OpenAIChatModel:
     @property
     def name(self) -> str:
         return self._settings.remote_model
-
-    @property
-    def context_window(self) -> int:
-        return self._settings.n_ctx
-
-    def count_tokens(self, text: str) -> int:
-        # The server's tokenizer is not at hand: a conservative estimate (emoji and CJK included).
-        return estimate_tokens(text)
 
     def stream(
         self,

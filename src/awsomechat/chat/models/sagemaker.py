@@ -19,7 +19,7 @@ from typing import Any
 from awsomechat.aws import client
 from awsomechat.chat.models.aws_errors import model_error
 from awsomechat.chat.models.control_tokens import defuse_control_tokens
-from awsomechat.chat.models.token_estimate import estimate_tokens
+from awsomechat.chat.models.remote import RemoteChatModel
 from awsomechat.chat.types import Message, Usage
 from awsomechat.errors import ModelError
 from awsomechat.settings import SageMakerSettings
@@ -32,8 +32,10 @@ def render_prompt(messages: Sequence[Message]) -> str:
     return "\n\n".join(turns) + "\n\nAssistant:"
 
 
-class SageMakerChatModel:
+class SageMakerChatModel(RemoteChatModel):
     """The ``ChatModel`` seam over a SageMaker endpoint (``tgi`` or ``jumpstart-t5`` payloads)."""
+
+    _settings: SageMakerSettings
 
     def __init__(self, settings: SageMakerSettings) -> None:
         self._settings = settings
@@ -45,13 +47,6 @@ class SageMakerChatModel:
     @property
     def name(self) -> str:
         return self._settings.endpoint_name
-
-    @property
-    def context_window(self) -> int:
-        return self._settings.n_ctx
-
-    def count_tokens(self, text: str) -> int:
-        return estimate_tokens(text)
 
     def stream(
         self,
