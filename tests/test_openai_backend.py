@@ -3,17 +3,11 @@ serving the small packaged model), and through the whole chain."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from awsomechat.chat.models.openai_compat import OpenAIChatModel
-from awsomechat.chat.models.packaged import small_model_path
 from awsomechat.chat.service import ChatRequest
 from awsomechat.chat.types import Message, Usage
 from awsomechat.container import Container
@@ -22,41 +16,14 @@ from awsomechat.seams import ChatModel
 from awsomechat.settings import OpenAISettings
 from awsomechat.testing.chat_model import ChatModelContract
 from tests.helpers import ingest_texts
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.live import free_port
+from tests.llama_server import llama_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w+b")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
-        stdout=log, stderr=subprocess.STDOUT,  # a file, not a pipe: a full pipe would stall the server
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.seek(0)
-            raise RuntimeError(
-                "llama_cpp.server did not start:\n" + log.read().decode(errors="replace")[-2000:]
-            )
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with llama_server(tmp_path_factory.mktemp("llama-server")) as base:
+        yield base
 
 
 def _settings(base: str, **kw: object) -> OpenAISettings:
@@ -73,7 +40,7 @@ def test_streams_text_and_usage(server: str) -> None:
 
 
 def test_unreachable_server_is_a_model_error() -> None:
-    model = OpenAIChatModel(_settings(f"http://127.0.0.1:{_free_port()}/v1", request_timeout_s=2))
+    model = OpenAIChatModel(_settings(f"http://127.0.0.1:{free_port()}/v1", request_timeout_s=2))
     with pytest.raises(ModelError) as err:
         list(model.stream([Message("user", "hi")], max_tokens=4, temperature=0.0))
     assert "AWSOMECHAT_LLM__BASE_URL" in str(err.value.hint)

@@ -5,16 +5,11 @@ OpenAI-compatible server on loopback, serving the small packaged model)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
@@ -26,6 +21,7 @@ from awsomechat.settings import DatabaseSettings, Settings
 from awsomechat.store import embedded
 from tests.deploy.apigw import LambdaContext, header, http_v2_event, response_body, rest_v1_event
 from tests.helpers import ingest_texts
+from tests.llama_server import llama_server
 
 DOCS = {
     "lambda.md": "# Lambda quotas\n\nThe maximum deployment package size for AWS Lambda is 50 MB zipped"
@@ -34,41 +30,11 @@ DOCS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A remote OpenAI-compatible model server, as a Lambda function would call one."""
-    from awsomechat.chat.models.packaged import small_model_path
-
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w+b")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(small_model_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/models", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"llama_cpp.server did not start:\n{tail}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with llama_server(tmp_path_factory.mktemp("llama-server")) as base:
+        yield base
 
 
 def _drop(data_dir: Path, name: str) -> None:
