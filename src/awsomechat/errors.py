@@ -33,6 +33,10 @@ class StoreError(AwsomeChatError):
     """The document store is unreachable or in an unexpected state."""
 
 
+class RemoteStoreError(StoreError):
+    """A store of another service (DynamoDB memory) is unavailable; the database may be fine."""
+
+
 class DocumentRejectedError(StoreError):
     """The database refused one document's data (the rest of a batch can go on)."""
 

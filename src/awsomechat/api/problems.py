@@ -22,6 +22,7 @@ from awsomechat.errors import (
     ModelUnavailableError,
     NotFoundError,
     PermissionDeniedError,
+    RemoteStoreError,
     StoreError,
     ValidationFailedError,
 )
@@ -133,7 +134,8 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
         status = status_for(exc)
         detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
         if status == 503:
-            request.app.state.ctx.database_failed()
+            if not isinstance(exc, RemoteStoreError):  # DynamoDB down says nothing of PostgreSQL
+                request.app.state.ctx.database_failed()
             log.warning("store unavailable: %s", exc.message)
             return problem_response(request, store_unavailable(retry_after_s, detail))
         errors = (

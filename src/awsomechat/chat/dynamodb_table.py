@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from awsomechat.aws import describe_error, error_code, is_aws_error
-from awsomechat.errors import StoreError
+from awsomechat.errors import RemoteStoreError, StoreError
 
 __all__ = ["TTL_ATTRIBUTE", "UPDATED_INDEX", "ConversationTable", "ExpectedError", "Item"]
 
@@ -115,7 +115,9 @@ class ConversationTable:
             if status == "ACTIVE":
                 return
             if time.monotonic() > deadline:
-                raise StoreError(f"{_WHAT}: table {self.name} is still {status} after {timeout_s:.0f} s")
+                raise RemoteStoreError(
+                    f"{_WHAT}: table {self.name} is still {status} after {timeout_s:.0f} s"
+                )
             time.sleep(0.5)
 
     def _enable_ttl(self, *, only_if_disabled: bool) -> None:
@@ -141,7 +143,7 @@ class ConversationTable:
         keys = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
         indexes = {i["IndexName"] for i in desc.get("LocalSecondaryIndexes", []) or []}
         if keys != {"PK": "HASH", "SK": "RANGE"} or UPDATED_INDEX not in indexes:
-            raise StoreError(
+            raise RemoteStoreError(
                 f"{_WHAT}: table {self.name} exists but is not laid out for conversations"
                 f" (needs keys PK/SK and the local index {UPDATED_INDEX})",
                 hint="name another table in AWSOMECHAT_MEMORY__TABLE, or see docs/aws.md",
@@ -174,7 +176,7 @@ class ConversationTable:
                     break
                 time.sleep(min(0.05 * 2**attempt, 2.0))
             if requests:
-                raise StoreError(f"{_WHAT}: could not delete {len(requests)} items (throttled)")
+                raise RemoteStoreError(f"{_WHAT}: could not delete {len(requests)} items (throttled)")
 
     def call(
         self, op: str, *, expected: tuple[str, ...] = (), ready: bool = True, **kwargs: Any
@@ -212,4 +214,4 @@ class ConversationTable:
 
     def store_error(self, exc: BaseException) -> StoreError:
         message, hint = describe_error(exc, f"{_WHAT} (table {self.name})")
-        return StoreError(message, hint=hint)
+        return RemoteStoreError(message, hint=hint)

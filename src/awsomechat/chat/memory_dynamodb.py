@@ -50,7 +50,7 @@ from awsomechat.chat.dynamodb_table import (
 )
 from awsomechat.chat.titles import MAX_TITLE_CHARS, title_from
 from awsomechat.chat.types import ChatSession, Citation, Feedback, NewTurn, Turn
-from awsomechat.errors import AwsomeChatError, NotFoundError, StoreError
+from awsomechat.errors import AwsomeChatError, NotFoundError, RemoteStoreError
 from awsomechat.settings import MemorySettings
 
 __all__ = ["TTL_ATTRIBUTE", "UPDATED_INDEX", "DynamoDBConversationStore"]
@@ -368,7 +368,7 @@ class DynamoDBConversationStore:
                 time.sleep(random.uniform(0.002, 0.01 * min(attempt + 1, 10)))
                 continue
             return _turn_of(item)
-        raise StoreError(
+        raise RemoteStoreError(
             f"{_WHAT}: session {session_id} is too busy (concurrent turns kept conflicting)",
             hint="try again",
         )
