@@ -98,36 +98,35 @@ class SageMakerChatModel(RemoteChatModel):
             Accept="text/event-stream",
             Body=json.dumps({"inputs": prompt, "parameters": params, "stream": True}).encode("utf-8"),
         )  # fmt: skip
-        buffer = b""
         completion, finish = 0, None
         prompt_tokens = self.count_tokens(prompt)
         stream = resp["Body"]
         try:
-            for event in stream:
-                if "ModelStreamError" in event or "InternalStreamFailure" in event:
-                    err = event.get("ModelStreamError") or event.get("InternalStreamFailure") or {}
-                    raise ModelError(f"{self._what} failed mid-answer: {err.get('Message', err)}")
-                buffer += event.get("PayloadPart", {}).get("Bytes", b"")
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    token, done = self._tgi_line(line)
-                    if token:
-                        completion += 1
-                        yield token
-                    if done is not None:
-                        finish = done
+            for line in self._stream_lines(stream):
+                token, done = self._tgi_line(line)
+                if token:
+                    completion += 1
+                    yield token
+                if done is not None:
+                    finish = done
         finally:
             stream.close()
-        if buffer.strip():
-            token, done = self._tgi_line(buffer)
-            if token:
-                completion += 1
-                yield token
-            if done is not None:
-                finish = done
         if finish is None:
             raise ModelError(f"{self._what} ended the answer stream before its end")
         yield Usage(prompt_tokens, completion, finish)
+
+    def _stream_lines(self, stream: Any) -> Iterator[bytes]:
+        """The lines of the event stream's ``PayloadPart`` bytes (a line may span parts)."""
+        buffer = b""
+        for event in stream:
+            if "ModelStreamError" in event or "InternalStreamFailure" in event:
+                err = event.get("ModelStreamError") or event.get("InternalStreamFailure") or {}
+                raise ModelError(f"{self._what} failed mid-answer: {err.get('Message', err)}")
+            buffer += event.get("PayloadPart", {}).get("Bytes", b"")
+            *lines, buffer = buffer.split(b"\n")
+            yield from lines
+        if buffer.strip():
+            yield buffer
 
     def _tgi_line(self, line: bytes) -> tuple[str, str | None]:
         """(token text, the finish reason on the stream's last event) of one stream line."""
