@@ -184,3 +184,44 @@ def abstention_command(
                 {"current": {"min_dense": s.min_dense, "min_coverage": s.min_coverage}, "best": best[0]}
             )
         )
+
+
+@app.command("replies")
+def replies_command(
+    dataset: Path = typer.Option(..., "--dataset", exists=True, dir_okay=False, help="e-mail jsonl"),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", exists=True, file_okay=False, help="ingest this first"
+    ),
+    report: Path = typer.Option(
+        Path("eval-reports"), "--report", help="folder for the Markdown and JSON report"
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="only the first N e-mails"),
+) -> None:
+    """Draft a reply to every customer e-mail; report answered share, required facts, hand-offs,
+    citation precision and seconds per reply (one model call per answered e-mail)."""
+    from awsomechat.eval.replies import evaluate_replies, load_emails, markdown_report, summarise
+
+    with container() as c:
+        if corpus is not None:
+            _ingest_corpus(c, corpus)
+        items = load_emails(dataset)[:limit]
+        with make_progress(console) as progress:
+            task = progress.add_task("e-mails", total=len(items), current="")
+            results = evaluate_replies(
+                items, c.chat, on_item=lambda r: progress.update(task, advance=1, current=r.item.id)
+            )
+        summary = summarise(results)
+        report.mkdir(parents=True, exist_ok=True)
+        (report / f"replies-{dataset.stem}.md").write_text(
+            markdown_report(dataset.stem, summary, results), encoding="utf-8"
+        )
+        rows = [r.__dict__ | {"item": r.item.__dict__, "all_facts": r.all_facts} for r in results]
+        (report / f"replies-{dataset.stem}.json").write_text(
+            json.dumps({"summary": summary, "results": rows}, default=str, indent=1), encoding="utf-8"
+        )
+        table = Table("metric", "value", title=f"replies: {dataset.stem}")
+        for k, v in summary.items():
+            table.add_row(k, str(v))
+        console.print(table)
+        console.print(f"report: {report / f'replies-{dataset.stem}.md'}", highlight=False)
+        print(json.dumps({"dataset": dataset.stem, **summary}))
