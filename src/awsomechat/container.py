@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from awsomechat.ingest.jobs import IngestJobRunner
     from awsomechat.ingest.jobs_pg import PgJobStore
     from awsomechat.ingest.pipeline import IngestionService
+    from awsomechat.ingest.queue import IngestQueue
+    from awsomechat.ingest.worker import QueuedJobRunner
     from awsomechat.seams import ChatModel, ConversationStore, Embedder, Retriever
     from awsomechat.store.database import Database
     from awsomechat.store.documents import DocumentStore
@@ -241,10 +243,22 @@ class Container:
         return PgJobStore(self.database)
 
     @cached_property
-    def ingest_jobs(self) -> IngestJobRunner:
+    def ingest_jobs(self) -> IngestJobRunner | QueuedJobRunner:
+        """Where uploads run (``jobs.executor``): in this process, or queued for workers."""
+        if self.settings.jobs.executor == "worker":
+            from awsomechat.ingest.worker import QueuedJobRunner
+
+            return QueuedJobRunner(self.jobs, self.ingest_queue)
         from awsomechat.ingest.jobs import IngestJobRunner
 
         return IngestJobRunner(self.jobs, self.ingestion, self.documents)
+
+    @cached_property
+    def ingest_queue(self) -> IngestQueue:
+        """The PostgreSQL queue that ``awsomechat worker`` processes drain."""
+        from awsomechat.ingest.queue import IngestQueue
+
+        return IngestQueue(self.database)
 
     def close(self, *, job_grace_s: float | None = None) -> None:
         """Release everything; a running ingestion job gets ``job_grace_s`` (None: until it ends)."""

@@ -46,6 +46,11 @@ class DatabaseSettings(BaseModel):
         default=None,
         description="postgresql:// URL of a PostgreSQL >= 15 with pgvector; empty = embedded server",
     )
+    read_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql:// URL of a read replica for retrieval and other reads that need not"
+        " see their own writes at once; empty = every read on the primary",
+    )
     name: str = Field(default="awsomechat", description="database created in the embedded server")
     pool_min: int = Field(default=1, ge=1)
     pool_max: int = Field(default=8, ge=1)
@@ -66,6 +71,10 @@ class DatabaseSettings(BaseModel):
             ("postgresql://", "postgres://")
         ):
             raise ValueError("url must start with postgresql://")
+        if self.read_url is not None and not self.read_url.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("read_url must start with postgresql://")
         return self
 
 
@@ -78,6 +87,13 @@ class EmbedderSettings(BaseModel):
     batch_size: int = Field(default=32, ge=1, le=1024)
     threads: int | None = Field(default=None, ge=1, description="CPU threads; default = all cores")
     max_seq_tokens: int = Field(default=256, ge=16, le=512)
+    query_batch_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=100,
+        description="longest a query waits for others to share one embedder call (0 = no batching)",
+    )
+    query_batch_max: int = Field(default=32, ge=1, le=256, description="most queries in one batch")
 
 
 class ChunkingSettings(BaseModel):
@@ -116,6 +132,31 @@ class IngestSettings(BaseModel):
     @property
     def max_unzipped_bytes(self) -> int:
         return int(self.max_unzipped_mb * 1024 * 1024)
+
+
+class JobsSettings(BaseModel):
+    """Where ingestion jobs (uploads, ``ingest --queue``) run."""
+
+    executor: Literal["inline", "worker"] = Field(
+        default="inline",
+        description="inline: in the API process that received the upload; worker: queued in"
+        " PostgreSQL for `awsomechat worker` processes on any machine",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="runs of a job (or of one file) before it is failed"
+    )
+    stalled_after_s: float = Field(
+        default=30.0, gt=0, description="a job whose worker sent no heartbeat this long is run again"
+    )
+    heartbeat_s: float = Field(default=10.0, gt=0, description="how often a worker says it is alive")
+    poll_s: float = Field(default=5.0, gt=0, description="how often an idle worker looks for jobs")
+    files_per_job: int = Field(default=50, ge=1, le=10_000, description="`ingest --queue`: files per job")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_stall(self) -> JobsSettings:
+        if self.heartbeat_s >= self.stalled_after_s:
+            raise ValueError("heartbeat_s must be less than stalled_after_s")
+        return self
 
 
 class RerankerSettings(BaseModel):
@@ -397,6 +438,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LlamaCppSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from awsomechat.cli.common import console, container
 from awsomechat.cli.progress import CountBar, IngestBar, make_progress
 from awsomechat.filters import parse_attribute
+
+if TYPE_CHECKING:
+    from awsomechat.container import Container
+    from awsomechat.ingest.pipeline import IngestOptions
 
 
 def ingest_command(
@@ -19,6 +25,9 @@ def ingest_command(
     depth: int | None = typer.Option(None, "--depth", help="crawl depth for URLs (0 = just the page)"),
     max_pages: int | None = typer.Option(None, "--max-pages", help="crawl page limit"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="list every document"),
+    queue: bool = typer.Option(
+        False, "--queue", help="store the documents as jobs for `awsomechat worker` processes and return"
+    ),
 ) -> None:
     """Ingest documents (PDF, HTML, Markdown, DOCX, text, CSV/JSON FAQ), skipping unchanged ones."""
     from awsomechat.ingest.pipeline import IngestOptions
@@ -35,6 +44,9 @@ def ingest_command(
             crawl_depth=depth,
             crawl_max_pages=max_pages,
         )
+        if queue:
+            _queue(c, sources, options)
+            return
         with make_progress(console) as progress:
             report = c.ingestion.ingest(sources, options, IngestBar(progress, verbose))
         for note in report.notes:
@@ -46,6 +58,27 @@ def ingest_command(
             for name, reason in report.failed:
                 console.print(f"  {name}: {reason}", highlight=False, markup=False)
             raise typer.Exit(1)
+
+
+def _queue(c: Container, sources: list[str], options: IngestOptions) -> None:
+    """``ingest --queue``: jobs of ``jobs.files_per_job`` documents, watched at ``/v1/jobs``."""
+    from awsomechat.ingest.queue_split import queue_sources
+    from awsomechat.ingest.worker import QueuedJobRunner
+
+    runner = QueuedJobRunner(c.jobs, c.ingest_queue)
+    report = queue_sources(runner, sources, options, c.settings)
+    console.print(
+        f"queued {report.files} documents ({report.bytes / 1e6:.1f} MB) in {len(report.jobs)} jobs;"
+        " `awsomechat worker` processes run them (progress: GET /v1/jobs)",
+        highlight=False,
+    )
+    for job in report.jobs:
+        console.print(f"  job {job.id}: {job.total} documents", highlight=False)
+    if report.failed:
+        console.print(f"[red]{len(report.failed)} could not be read:[/]")
+        for name, reason in report.failed:
+            console.print(f"  {name}: {reason}", highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 def reindex_command(

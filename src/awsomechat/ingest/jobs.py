@@ -57,11 +57,15 @@ class _JobProgress:
         job_id: uuid.UUID,
         items: list[SourceItem],
         closing: threading.Event,
+        *,
+        indexes: list[int] | None = None,
     ):
         self._jobs = jobs
         self._documents = documents
         self._job_id = job_id
-        self._index = {item.name: (i, item.uri) for i, item in enumerate(items)}
+        # ``indexes``: where each item sits in the job's file list (a worker runs part of a job)
+        positions = indexes if indexes is not None else list(range(len(items)))
+        self._index = {item.name: (i, item.uri) for i, item in zip(positions, items, strict=True)}
         self._closing = closing
 
     def source_started(self, spec: str, total: int | None) -> None:
