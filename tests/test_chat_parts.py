@@ -14,12 +14,13 @@ from awsomechat.types import Scores, SearchHit
 
 
 def _cite(n: int) -> Citation:
-    return Citation(n=n, chunk_id=100 + n, document_id=n, title=f"T{n}", uri=f"file:///d{n}.md")
+    return Citation(n=n, chunk_id=str(100 + n), document_id=str(n), title=f"T{n}", uri=f"file:///d{n}.md")
 
 
 def _hit(cid: int, doc: int, pos: int, text: str, title: str = "Doc") -> SearchHit:
     return SearchHit(
-        chunk_id=cid, document_id=doc, title=title, uri=f"file:///{doc}.md", source="s", attributes={},
+        chunk_id=str(cid), document_id=str(doc), title=title, uri=f"file:///{doc}.md", source="s",
+        attributes={},
         text=f"{title} > Part\n\n{text}", heading_path=(title, "Part"), page=None, position=pos,
         excerpt=text[:50], highlights=(), scores=Scores(fused=1.0 / cid),
     )  # fmt: skip
@@ -50,8 +51,8 @@ def test_packing_dedupes_respects_budget_and_groups_by_document() -> None:
     ]
     packed = pack_passages(hits, count_tokens=words, budget_tokens=150, max_passages=4)
     ids = [p.citation.chunk_id for p in packed]
-    assert 4 not in ids
-    assert ids[:2] == [3, 1]  # document 10 first (best rank), in reading order
+    assert "4" not in ids
+    assert ids[:2] == ["3", "1"]  # document 10 first (best rank), in reading order
     assert [p.citation.n for p in packed] == list(range(1, len(packed) + 1))
     assert sum(words(p.text) for p in packed) <= 150
     rendered = render_passages(packed)

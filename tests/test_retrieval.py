@@ -147,7 +147,7 @@ def test_bm25_scores_equal_textbook_okapi(container: Container) -> None:
     s = container.settings.retrieval
     query = "brown fox in postgres"
     hits = container.retriever.search(SearchRequest(text=query, k=10, mode="bm25")).hits
-    got = {h.chunk_id: h.scores.bm25 for h in hits}
+    got = {int(h.chunk_id): h.scores.bm25 for h in hits}
     an = container.analyzer
     with container.database.pool.connection() as conn:
         rows = conn.execute(
@@ -159,7 +159,7 @@ def test_bm25_scores_equal_textbook_okapi(container: Container) -> None:
     assert set(got) == set(expected)
     for cid, score in expected.items():
         assert got[cid] == pytest.approx(score, rel=1e-9)
-    assert [h.chunk_id for h in hits] == sorted(expected, key=lambda c: -expected[c])
+    assert [int(h.chunk_id) for h in hits] == sorted(expected, key=lambda c: -expected[c])
 
 
 def test_filtered_dense_search_still_returns_k(container: Container, embedder: object) -> None:

@@ -15,13 +15,15 @@ from awsomechat.settings import LlamaCppSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from awsomechat.auth.keys_pg import PgKeyStore
+    from awsomechat.auth.oidc import OidcService
+    from awsomechat.auth.sessions_pg import PgSessionStore
     from awsomechat.chat.service import ChatService
     from awsomechat.ingest.jobs import IngestJobRunner
     from awsomechat.ingest.jobs_pg import PgJobStore
     from awsomechat.ingest.pipeline import IngestionService
     from awsomechat.ingest.queue import IngestQueue
     from awsomechat.ingest.worker import QueuedJobRunner
-    from awsomechat.seams import ChatModel, ConversationStore, Embedder, Retriever
+    from awsomechat.seams import ChatModel, ConversationStore, Embedder, RelevanceJudge, Retriever
     from awsomechat.store.database import Database
     from awsomechat.store.documents import DocumentStore
     from awsomechat.store.index_meta import IndexGuard
@@ -46,6 +48,36 @@ def _dynamodb_memory(c: Container) -> ConversationStore:
 _MEMORY_BACKENDS: dict[str, Callable[[Container], ConversationStore]] = {
     "postgres": _pg_memory,
     "dynamodb": _dynamodb_memory,
+}
+
+
+def _hybrid_retriever(c: Container) -> tuple[Retriever, RelevanceJudge]:
+    from awsomechat.chat.abstain import RelevanceGate
+    from awsomechat.retrieval.hybrid import HybridRetriever
+
+    s = c.settings
+    retriever = HybridRetriever(c.search_queries, c.index_guard, c.get_embedder, c.analyzer, s.retrieval)
+    judge = RelevanceGate(
+        c.search_queries, c.analyzer, min_dense=s.chat.min_dense, min_coverage=s.chat.min_coverage
+    )
+    return retriever, judge
+
+
+def _kendra_retriever(c: Container) -> tuple[Retriever, RelevanceJudge]:
+    from awsomechat.chat.abstain_kendra import KendraConfidenceJudge
+    from awsomechat.retrieval.kendra import KendraRetriever
+    from awsomechat.settings_retriever import KendraRetrieverSettings
+
+    s = c.settings.retriever
+    assert isinstance(s, KendraRetrieverSettings)
+    retriever = KendraRetriever(s, c.analyzer, excerpt_chars=c.settings.retrieval.excerpt_chars)
+    return retriever, KendraConfidenceJudge(c.analyzer, min_confidence=s.min_confidence)
+
+
+# retriever.kind -> (retriever, its answerability judge), calibrated per backend.
+_RETRIEVER_BACKENDS: dict[str, Callable[[Container], tuple[Retriever, RelevanceJudge]]] = {
+    "hybrid": _hybrid_retriever,
+    "kendra": _kendra_retriever,
 }
 
 
@@ -121,12 +153,18 @@ class Container:
             return self.embedder
 
     @cached_property
-    def retriever(self) -> Retriever:
-        from awsomechat.retrieval.hybrid import HybridRetriever
+    def _retrieval_backend(self) -> tuple[Retriever, RelevanceJudge]:
+        return _RETRIEVER_BACKENDS[self.settings.retriever.kind](self)
 
-        return HybridRetriever(
-            self.search_queries, self.index_guard, self.get_embedder, self.analyzer, self.settings.retrieval
-        )
+    @property
+    def retriever(self) -> Retriever:
+        """The configured retriever (``retriever.kind``): search, the query API and the chain use it."""
+        return self._retrieval_backend[0]
+
+    @property
+    def relevance_judge(self) -> RelevanceJudge:
+        """The configured retriever's answerability signal (abstention before any model call)."""
+        return self._retrieval_backend[1]
 
     @cached_property
     def ingestion(self) -> IngestionService:
@@ -212,19 +250,15 @@ class Container:
 
     @cached_property
     def chat(self) -> ChatService:
-        from awsomechat.chat.abstain import RelevanceGate
         from awsomechat.chat.prompts import profiles_from_settings
         from awsomechat.chat.service import ChatService
 
         s = self.settings.chat
-        gate = RelevanceGate(
-            self.search_queries, self.analyzer, min_dense=s.min_dense, min_coverage=s.min_coverage
-        )
         return ChatService(
             self.retriever,
             self.conversations,
             self.get_chat_model,
-            gate,
+            self.relevance_judge,
             s,
             self.settings.llm,
             profiles_from_settings(s.profiles),
@@ -232,9 +266,29 @@ class Container:
 
     @cached_property
     def keys(self) -> PgKeyStore:
+        from awsomechat.auth.key_secrets import KeyBox
         from awsomechat.auth.keys_pg import PgKeyStore
 
-        return PgKeyStore(self.database)
+        # Keys keep a sealed copy for SigV4 (/kendra); the KEK is loaded on first use.
+        return PgKeyStore(self.database, KeyBox.from_settings(self.settings))
+
+    @cached_property
+    def sessions(self) -> PgSessionStore:
+        """Browser sessions and single sign-on logins in flight."""
+        from awsomechat.auth.sessions_pg import PgSessionStore
+
+        return PgSessionStore(self.database)
+
+    @cached_property
+    def oidc(self) -> OidcService:
+        """Single sign-on with the provider of ``auth.oidc`` (check ``auth.oidc.enabled`` first)."""
+        from awsomechat.auth.oidc import OidcService
+        from awsomechat.auth.oidc_tokens import OidcProvider
+        from awsomechat.auth.oidc_users_pg import PgOidcUsers
+
+        oidc = self.settings.auth.oidc
+        provider = OidcProvider(oidc)
+        return OidcService(oidc, provider, PgOidcUsers(self.database, provider.issuer))
 
     @cached_property
     def jobs(self) -> PgJobStore:
@@ -264,6 +318,8 @@ class Container:
         """Release everything; a running ingestion job gets ``job_grace_s`` (None: until it ends)."""
         if "ingest_jobs" in self.__dict__:
             self.ingest_jobs.close(job_grace_s)
+        if "oidc" in self.__dict__:
+            self.oidc.close()
         if "database" in self.__dict__:
             self.database.close()
 

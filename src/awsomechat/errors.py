@@ -33,6 +33,14 @@ class StoreError(AwsomeChatError):
     """The document store is unreachable or in an unexpected state."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached now (connection lost, no free connection, timeout)."""
+
+
+class StoreValueError(AwsomeChatError):
+    """The database refused a value (e.g. a NUL character); a 422, not an outage."""
+
+
 class RemoteStoreError(StoreError):
     """A store of another service (DynamoDB memory) is unavailable; the database may be fine."""
 

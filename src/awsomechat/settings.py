@@ -28,6 +28,7 @@ from pydantic_settings import (
 )
 
 from awsomechat.errors import ConfigError
+from awsomechat.settings_retriever import HybridRetrieverSettings, RetrieverSettings
 
 ENV_PREFIX = "AWSOMECHAT_"
 
@@ -338,6 +339,102 @@ class MemorySettings(BaseModel):
     )
 
 
+_ASYMMETRIC_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+
+
+def _check_url(name: str, url: str) -> None:
+    """https, or http to a loopback host only (a test provider, a local callback)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an http(s) URL, not {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(f"{name} must use https (http only to a loopback address): {url!r}")
+
+
+class OidcSettings(BaseModel):
+    """Single sign-on with an OpenID Connect provider (Amazon Cognito, Okta, Entra ID, Keycloak, ...).
+
+    No ``issuer`` = no SSO. With one, the web UI offers "Sign in with <provider_name>" (authorization
+    code flow with PKCE) and the API accepts the provider's JWT access tokens beside API keys.
+    """
+
+    issuer: str | None = Field(
+        default=None,
+        description="the provider's issuer URL (discovery at <issuer>/.well-known/...); empty = off",
+    )
+    client_id: str = Field(default="", description="this application's client id at the provider")
+    client_secret: SecretStr | None = Field(
+        default=None, description="the client secret (none: a public client, PKCE only)"
+    )
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
+    redirect_urls: list[str] = Field(
+        default_factory=list,
+        description="the callback URLs registered at the provider, https://<host>/auth/oidc/callback;"
+        " the one on the request's origin is used, else the first",
+    )
+    audiences: list[str] = Field(
+        default_factory=list,
+        description="accepted 'aud' values of access tokens (e.g. api://awsomechat); tokens without"
+        " one (Cognito) must carry client_id = this client",
+    )
+    groups_claim: str = Field(
+        default="groups", description="claim whose values become access groups (cognito:groups, a.b paths)"
+    )
+    admin_group: str | None = Field(default=None, description="members of this group are administrators")
+    admin_claim: str | None = Field(
+        default=None, description="a claim that, when true, makes an administrator"
+    )
+    username_claims: list[str] = Field(
+        default_factory=lambda: ["preferred_username", "username", "cognito:username", "email"],
+        description="claims tried in order for a new user's name (then sub); names already taken are skipped",
+    )
+    provider_name: str = Field(
+        default="single sign-on", max_length=60, description="shown on the sign-in button"
+    )
+    algorithms: list[str] = Field(
+        default_factory=lambda: list(_ASYMMETRIC_ALGS), description="accepted token signature algorithms"
+    )
+    leeway_s: int = Field(default=60, ge=0, le=600, description="clock skew allowed on exp/iat/nbf")
+    jwks_refresh_min_s: float = Field(
+        default=10.0, ge=0, description="least time between two key-set fetches for unknown key ids"
+    )
+    metadata_cache_s: float = Field(default=3600.0, ge=0, description="how long discovery and keys are kept")
+    http_timeout_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if not self.issuer:
+            return self
+        self.issuer = self.issuer.rstrip("/")
+        _check_url("issuer", self.issuer)
+        if not self.client_id:
+            raise ValueError("client_id is required with an issuer")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include openid")
+        for url in self.redirect_urls:
+            _check_url("redirect_urls", url)
+        bad = [a for a in self.algorithms if a not in _ASYMMETRIC_ALGS]
+        if bad or not self.algorithms:
+            raise ValueError(f"algorithms must be asymmetric ones of {', '.join(_ASYMMETRIC_ALGS)}: {bad}")
+        return self
+
+
+class AuthSettings(BaseModel):
+    """Browser sessions and single sign-on (API keys need no settings)."""
+
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 90, description="a browser session's lifetime")
+    cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; default: when the request came over https"
+    )
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+
+
 # Everything from the server itself, nothing inline, no framing (awsomechat.api.headers).
 UI_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
@@ -396,6 +493,19 @@ class ApiSettings(BaseModel):
         default=512, ge=1, le=100_000, description="open connections per process; beyond it refused"
     )
     max_header_kb: int = Field(default=32, ge=1, le=1024, description="largest request head (line + headers)")
+    key_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 random bytes (`openssl rand -base64 32`): encrypts the copy of each"
+        " API key that SigV4 on /kendra needs; the same on every replica. Unset: a file generated"
+        " in <data_dir>/secrets/",
+    )
+
+    @field_validator("key_encryption_key")
+    @classmethod
+    def _kek_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_key_encryption_key(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _local_only_on_loopback(self) -> ApiSettings:
@@ -408,6 +518,20 @@ class ApiSettings(BaseModel):
     @property
     def is_loopback(self) -> bool:
         return is_loopback_host(self.host)
+
+
+def decode_key_encryption_key(text: str) -> bytes:
+    """The 32 bytes of ``api.key_encryption_key`` (ValueError, naming the format, otherwise)."""
+    import base64
+    import binascii
+
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ValueError("must be the base64 of 32 random bytes (e.g. `openssl rand -base64 32`)")
+    return raw
 
 
 def is_loopback_host(host: str) -> bool:
@@ -440,10 +564,12 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    retriever: RetrieverSettings = Field(default_factory=HybridRetrieverSettings)
     llm: LLMSettings = Field(default_factory=LlamaCppSettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @field_validator("llm", mode="before")
     @classmethod

@@ -159,6 +159,7 @@ class Scores:
     dense_rank: int | None = None
     bm25_rank: int | None = None
     rerank: float | None = None
+    confidence: str | None = None  # a backend's own band (Kendra's ScoreConfidence: LOW ... VERY_HIGH)
 
 
 @dataclass(frozen=True)
@@ -171,10 +172,14 @@ class Highlight:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One ranked passage with what a caller needs to show and cite it."""
+    """One ranked passage with what a caller needs to show and cite it.
 
-    chunk_id: int
-    document_id: int
+    Ids are opaque strings: ours are PostgreSQL row ids as text, Kendra's are its own result and
+    document ids. Nothing above a retriever may parse them.
+    """
+
+    chunk_id: str
+    document_id: str
     title: str
     uri: str
     source: str

@@ -96,7 +96,7 @@ def test_documents_outside_the_callers_groups_are_invisible(server: LiveServer, 
         )
         assert narrowed.json()["results"] == []
         answer = bob.post("/v1/chat", json={"message": PAYROLL_Q, "stream": False}).json()
-        assert all(s["document_id"] != finance_doc.id for s in answer["sources"])
+        assert all(s["document_id"] != str(finance_doc.id) for s in answer["sources"])
         assert "25th" not in answer["answer"]
         docs = bob.get("/v1/documents", params={"limit": 500}).json()["documents"]
         assert finance_doc.id not in {d["id"] for d in docs}

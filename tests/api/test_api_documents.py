@@ -184,3 +184,10 @@ def test_delete_document(docs_server: LiveServer) -> None:
         assert c.delete(f"/v1/documents/{doc_id}").status_code == 204
         assert c.get(f"/v1/documents/{doc_id}").status_code == 404
         assert c.delete(f"/v1/documents/{doc_id}").status_code == 404
+        # Ids are opaque strings: one that is not ours (a Kendra id, an overflowing number) is a 404,
+        # named in the problem, never a 422 or a 500.
+        for foreign in ("a1b2c3-kendra-doc", "9" * 30, "%E2%85%A0"):
+            r = c.get(f"/v1/documents/{foreign}")
+            assert r.status_code == 404, (foreign, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+        assert isinstance(doc_id, str) and doc_id.isdigit()

@@ -73,7 +73,7 @@ def test_scoped_scores_equal_textbook_bm25_over_the_visible_passages(container: 
         }
         expected = reference_bm25(visible, an.query_terms(query), s.bm25_k1, s.bm25_b)
         hits = container.retriever.search(SearchRequest(text=query, k=20, mode="bm25", access=access)).hits
-        got = {h.chunk_id: h.scores.bm25 for h in hits}
+        got = {int(h.chunk_id): h.scores.bm25 for h in hits}
         assert set(got) == set(expected)
         for cid, score in expected.items():
             assert got[cid] == pytest.approx(score, rel=1e-9)

@@ -9,8 +9,6 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-import psycopg
-from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
@@ -170,7 +168,7 @@ async def events(ctx: ApiContext, stream: TurnStream) -> AsyncIterator[ChatEvent
     except ApiProblem as exc:  # the generation gate, if a slot were ever taken after the first event
         ctx.metrics.answers.labels("error").inc()
         yield ErrorEvent("queue_full" if exc.code == "queue-full" else "queue_timeout", exc.detail)
-    except (StoreError, psycopg.OperationalError, PoolTimeout):
+    except StoreError:
         ctx.metrics.answers.labels("error").inc()
         yield ErrorEvent(
             "store_unavailable", "the database is unavailable; nothing was stored, try again shortly"

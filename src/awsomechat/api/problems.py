@@ -8,11 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from awsomechat.errors import (
@@ -24,6 +22,7 @@ from awsomechat.errors import (
     PermissionDeniedError,
     RemoteStoreError,
     StoreError,
+    StoreValueError,
     ValidationFailedError,
 )
 
@@ -103,7 +102,7 @@ def status_for(exc: AwsomeChatError) -> int:
         return 404
     if isinstance(exc, StoreError):
         return 503
-    if isinstance(exc, FilterError | ValidationFailedError):
+    if isinstance(exc, FilterError | ValidationFailedError | StoreValueError):
         return 422
     return 400
 
@@ -157,20 +156,6 @@ def install_handlers(app: FastAPI, retry_after_s: int) -> None:
         problem = ApiProblem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
         return problem_response(request, problem)
 
-    @app.exception_handler(psycopg.DataError)
-    async def _bad_data(request: Request, exc: psycopg.DataError) -> JSONResponse:
-        # A value the database cannot store (e.g. a NUL character) that slipped past validation.
-        reason = _first_line(exc)
-        log.warning("database refused a value: %s", reason)
-        return problem_response(request, ApiProblem(422, f"a value cannot be stored: {reason}"))
-
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(PoolTimeout)
-    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
-        request.app.state.ctx.database_failed()
-        log.warning("database unavailable: %s", _first_line(exc) or type(exc).__name__)
-        return problem_response(request, store_unavailable(retry_after_s))
-
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -184,11 +169,6 @@ def store_unavailable(
 ) -> ApiProblem:
     """The 503 every route answers while the database cannot be reached."""
     return ApiProblem(503, detail, retry_after=retry_after_s, code="store-unavailable")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -52,8 +52,8 @@ class Citation(BaseModel):
     """A numbered passage: ``[n]`` in an answer points at it."""
 
     n: int
-    chunk_id: int
-    document_id: int
+    chunk_id: str
+    document_id: str
     title: str
     uri: str
     heading_path: list[str]
@@ -215,8 +215,8 @@ class ScoresOut(BaseModel):
 
 class QueryResult(BaseModel):
     rank: int
-    chunk_id: int
-    document_id: int
+    chunk_id: str = Field(description="opaque passage id")
+    document_id: str = Field(description="opaque document id (the path of GET /v1/documents/{id})")
     title: str
     uri: str
     source: str
@@ -253,7 +253,7 @@ class QueryOut(BaseModel):
 
 
 class DocumentOut(BaseModel):
-    id: int
+    id: str = Field(description="opaque document id")
     source: str
     uri: str
     title: str
@@ -268,14 +268,14 @@ class DocumentOut(BaseModel):
     @classmethod
     def of(cls, d: DocumentRecord) -> DocumentOut:
         return cls(
-            id=d.id, source=d.source, uri=d.uri, title=d.title, format=d.format, attributes=d.attributes,
+            id=str(d.id), source=d.source, uri=d.uri, title=d.title, format=d.format, attributes=d.attributes,
             groups=list(d.groups), passages=d.chunk_count, size_bytes=d.size_bytes,
             created_at=d.created_at, updated_at=d.updated_at,
         )  # fmt: skip
 
 
 class PassageOut(BaseModel):
-    chunk_id: int
+    chunk_id: str
     position: int
     text: str
     heading_path: list[str]
@@ -294,9 +294,11 @@ class DocumentList(BaseModel):
 class JobFileOut(BaseModel):
     name: str
     size_bytes: int
+    model_config = ConfigDict(coerce_numbers_to_str=True)  # the job table keeps our row ids
+
     status: str = Field(description="queued, added, updated, unchanged or failed")
     detail: str
-    document_id: int | None
+    document_id: str | None
 
 
 class JobOut(BaseModel):

@@ -97,7 +97,7 @@ def pack_passages(
     per_passage = max(40, int(budget_tokens / max(1, min(max_passages, len(hits) or 1)) * 1.2))
     chosen: list[tuple[SearchHit, str]] = []
     seen_text: set[str] = set()
-    seen_ids: set[int] = set()
+    seen_ids: set[str] = set()
     used = 0
     for hit in hits:
         if len(chosen) >= max_passages:

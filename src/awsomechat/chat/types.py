@@ -13,8 +13,8 @@ class Citation:
     """A numbered source of an answer: ``[n]`` in the text points at this passage."""
 
     n: int
-    chunk_id: int
-    document_id: int
+    chunk_id: str  # opaque (see SearchHit)
+    document_id: str
     title: str
     uri: str
     heading_path: tuple[str, ...] = ()
@@ -37,8 +37,8 @@ class Citation:
     def from_json(cls, d: dict[str, Any]) -> Citation:
         return cls(
             n=int(d["n"]),
-            chunk_id=int(d["chunk_id"]),
-            document_id=int(d["document_id"]),
+            chunk_id=str(d["chunk_id"]),  # conversations stored before ids were strings hold ints
+            document_id=str(d["document_id"]),
             title=str(d["title"]),
             uri=str(d["uri"]),
             heading_path=tuple(d.get("heading_path") or ()),

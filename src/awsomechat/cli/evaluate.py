@@ -159,15 +159,14 @@ def abstention_command(
     top: int = typer.Option(10, "--top", min=1, help="threshold pairs to show"),
 ) -> None:
     """Show the relevance signals per question and the best abstention thresholds (no model calls)."""
-    from awsomechat.chat.abstain import RelevanceGate
     from awsomechat.eval.answers import load_qa
     from awsomechat.eval.calibrate import collect, sweep
 
     with container() as c:
         items = [item for ds in datasets for item in load_qa(ds)]
         s = c.settings.chat
-        gate = RelevanceGate(c.search_queries, c.analyzer, min_dense=s.min_dense, min_coverage=s.min_coverage)
-        signals = collect(items, c.retriever, gate, s.retrieve_k)
+        # The configured retriever's own signal: cosine + coverage (hybrid) or confidence (Kendra).
+        signals = collect(items, c.retriever, c.relevance_judge, s.retrieve_k)
         table = Table("id", "answerable", "top dense", "coverage", "question")
         for sig in sorted(signals, key=lambda x: (x.item.answer is None, x.coverage)):
             table.add_row(sig.item.id, str(sig.item.answer is not None), f"{sig.top_dense:.3f}",

@@ -98,8 +98,8 @@ class HybridRetriever:
             excerpt, highlights = make_excerpt(row.text, query_terms, self._analyzer, s.excerpt_chars)
             hits.append(
                 SearchHit(
-                    chunk_id=row.chunk_id,
-                    document_id=row.document_id,
+                    chunk_id=str(row.chunk_id),
+                    document_id=str(row.document_id),
                     title=row.title,
                     uri=row.uri,
                     source=row.source,

@@ -13,6 +13,7 @@ from awsomechat.errors import StoreError
 from awsomechat.settings import DatabaseSettings
 from awsomechat.store import embedded
 from awsomechat.store.migrate import apply_migrations
+from awsomechat.store.pool import TranslatingPool
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Database:
     ) -> None:
         self.url = url
         self._check_and_migrate(timeout_s)
-        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = TranslatingPool(
             url,
             min_size=pool_min,
             max_size=pool_max,
@@ -88,6 +89,11 @@ class Database:
                 f"cannot connect to PostgreSQL at {describe_url(self.url)}: {str(exc).strip()}",
                 hint="check AWSOMECHAT_DATABASE__URL, or unset it to use the embedded store",
             ) from exc
+
+    def ping(self, timeout_s: float = 2.0) -> None:
+        """Round-trip ``SELECT 1``; ``StoreUnavailableError`` when the database does not answer."""
+        with self.pool.connection(timeout=timeout_s) as conn:
+            conn.execute("SELECT 1")
 
     def close(self) -> None:
         self.pool.close()

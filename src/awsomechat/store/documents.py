@@ -19,12 +19,21 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from awsomechat.errors import DocumentRejectedError, NotFoundError
+from awsomechat.errors import DocumentRejectedError, NotFoundError, StoreValueError
 from awsomechat.store.database import Database
 from awsomechat.store.filters_sql import access_clause
 from awsomechat.types import AccessScope, ChunkDraft, ChunkRecord, DocumentRecord
 
 STATS_SLOTS = 16
+_MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(document_id: str) -> int:
+    """Our row id behind an opaque document id; NotFoundError for ids that are not ours (a
+    Kendra id, a typo), exactly like an id that does not exist."""
+    if document_id.isascii() and document_id.isdigit() and int(document_id) <= _MAX_ROW_ID:
+        return int(document_id)
+    raise NotFoundError(f"no document with id {document_id[:100]!r}")
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ class DocumentStore:
             raise DocumentRejectedError(f"refusing to store {doc.uri} with no passages")
         try:
             return self._write(doc, chunks)
-        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        except (StoreValueError, psycopg.IntegrityError) as exc:
             # The transaction rolled back: the previous version (if any) is untouched.
             raise DocumentRejectedError(
                 f"the database refused {doc.uri}: {str(exc).splitlines()[0]}"

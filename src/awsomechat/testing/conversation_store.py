@@ -19,7 +19,9 @@ from awsomechat.seams import ConversationStore
 
 __all__ = ["CITE", "ConversationStoreContract", "make_turn"]
 
-CITE = Citation(n=1, chunk_id=7, document_id=3, title="Kendra", uri="file:///k.md", heading_path=("A", "B"))
+CITE = Citation(
+    n=1, chunk_id="7", document_id="3", title="Kendra", uri="file:///k.md", heading_path=("A", "B")
+)
 
 
 def make_turn(q: str, a: str = "answer [1]") -> NewTurn:

@@ -35,6 +35,7 @@ from awsomechat.filters import parse_attribute
 from awsomechat.ingest.jobs import Upload
 from awsomechat.ingest.jobs_pg import IngestJob
 from awsomechat.ingest.pipeline import IngestOptions
+from awsomechat.store.documents import row_id
 from awsomechat.text.storable import unstorable_reason
 from awsomechat.types import SourceItem
 
@@ -73,18 +74,18 @@ def list_documents(
 
 @router.get("/v1/documents/{document_id}", response_model=DocumentDetail)
 def get_document(
-    document_id: int,
+    document_id: str,
     principal: CurrentPrincipal,
     ctx: Context,
     passages: bool = Query(False, description="include the document's passages"),
 ) -> DocumentDetail:
     """One document (404 when it does not exist or the caller may not read it)."""
-    record = ctx.container.documents.get(document_id, principal.access)
+    record = ctx.container.documents.get(row_id(document_id), principal.access)
     detail = DocumentDetail(**DocumentOut.of(record).model_dump())
     if passages:
         detail.passage_list = [
             PassageOut(
-                chunk_id=c.id,
+                chunk_id=str(c.id),
                 position=c.position,
                 text=c.text,
                 heading_path=list(c.heading_path),
@@ -96,10 +97,10 @@ def get_document(
 
 
 @router.delete("/v1/documents/{document_id}", status_code=204, response_class=Response)
-def delete_document(document_id: int, principal: AdminPrincipal, ctx: Context) -> Response:
+def delete_document(document_id: str, principal: AdminPrincipal, ctx: Context) -> Response:
     """Delete a document and its passages (administrators)."""
-    if not ctx.container.documents.delete(document_id):  # admins see every document
-        raise NotFoundError(f"no document with id {document_id}")
+    if not ctx.container.documents.delete(row_id(document_id)):  # admins see every document
+        raise NotFoundError(f"no document with id {document_id!r}")
     return Response(status_code=204)
 
 

@@ -39,12 +39,8 @@ async def readyz(ctx: Context) -> JSONResponse:
     """
     checks: dict[str, str] = {}
 
-    def db_check() -> None:
-        with ctx.container.database.pool.connection(timeout=2) as conn:
-            conn.execute("SELECT 1")
-
     try:
-        await run_in_threadpool(db_check)
+        await run_in_threadpool(ctx.container.database.ping, 2.0)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
