@@ -25,7 +25,7 @@ from awsomechat.api.headers import SecurityHeadersMiddleware
 from awsomechat.api.metrics import Metrics
 from awsomechat.api.middleware import RequestContextMiddleware
 from awsomechat.api.problems import documented_errors, install_handlers
-from awsomechat.api.routes import chat, documents, openai_compat, query, sessions, system
+from awsomechat.api.routes import auth, chat, documents, openai_compat, query, sessions, system
 from awsomechat.container import Container
 from awsomechat.settings import Settings, load_settings
 
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     install_handlers(app, api.retry_after_s)
     app.include_router(system.router)
     errors = documented_errors(401, 403, 404, 422, 429, 503)
+    app.include_router(auth.router)  # web UI sign-in with single sign-on, session, sign-out
     for module in (chat, openai_compat, query, documents, sessions):
         app.include_router(module.router, responses=errors)
     if api.cors_origins:
