@@ -7,7 +7,17 @@ from awsomechat.settings import EmbedderSettings
 
 
 def build_embedder(settings: EmbedderSettings) -> Embedder:
-    """Build the configured embedder (loads the model: seconds, not milliseconds)."""
+    """Build the configured embedder (loads the model: seconds, not milliseconds), its queries
+    batched across concurrent requests unless ``query_batch_wait_ms`` is 0."""
+    model = _build_model(settings)
+    if settings.query_batch_wait_ms <= 0 or settings.query_batch_max <= 1:
+        return model
+    from awsomechat.embed.batching import BatchingEmbedder
+
+    return BatchingEmbedder(model, wait_ms=settings.query_batch_wait_ms, max_batch=settings.query_batch_max)
+
+
+def _build_model(settings: EmbedderSettings) -> Embedder:
     if settings.kind == "minilm":
         from awsomechat.embed.minilm import MiniLMEmbedder
 

@@ -57,8 +57,14 @@ class E5SmallEmbedder:
         return out
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        out: npt.NDArray[np.float32] = _normalise(np.asarray(self._model.query([text]), dtype=np.float32))[0]
+        out: npt.NDArray[np.float32] = self.embed_queries([text])[0]
         return out
+
+    def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Several queries in one model call (the query batcher's path)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(np.asarray(self._model.query(list(texts)), dtype=np.float32))
 
 
 def _normalise(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
