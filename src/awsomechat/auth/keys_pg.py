@@ -5,17 +5,23 @@ fast hash is the right tool: nothing to brute-force). The prefix names a key in 
 ``keys revoke``. Authentication and the per-key rate limit (requests admitted over any 60 seconds,
 ``api_rate_take`` in migration 0006) are one statement, so a request costs one round trip however
 many replicas share the limit.
+
+For AWS SigV4 (``/kendra``), whose HMAC needs the key itself, each key also keeps a copy sealed
+under the installation's key-encryption key (``auth.key_secrets``, migration 0010). Keys created
+before that get their copy at their next successful bearer authentication.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -25,6 +31,10 @@ from awsomechat.errors import AuthenticationError, AwsomeChatError, NotFoundErro
 from awsomechat.store.database import Database
 from awsomechat.types import Principal
 
+if TYPE_CHECKING:
+    from awsomechat.auth.key_secrets import KeyBox
+
+log = logging.getLogger(__name__)
 KEY_RE = re.compile(r"^awc_([a-z0-9]{8})_([A-Za-z0-9_-]{32})$")
 
 
@@ -64,22 +74,29 @@ def hash_key(key: str) -> bytes:
 
 
 _KEY_SQL = """
-SELECT k.id, k.user_id, u.groups, u.admin FROM api_keys k JOIN api_users u ON u.id = k.user_id
+SELECT k.id, k.user_id, u.groups, u.admin, k.secret_enc FROM api_keys k JOIN api_users u ON u.id = k.user_id
 WHERE k.secret_hash = %(hash)s AND k.revoked_at IS NULL AND NOT u.disabled
 """
 # The key and, for a valid one only, one request taken from its limit.
 _AUTH_RATED_SQL = f"""
 WITH k AS ({_KEY_SQL})
-SELECT k.id, k.user_id, k.groups, k.admin, t.admitted, t.in_window, t.retry_after_s
+SELECT k.id, k.user_id, k.groups, k.admin, k.secret_enc, t.admitted, t.in_window, t.retry_after_s
 FROM k, LATERAL api_rate_take(k.id::text, %(limit)s) t
 """
+# The active keys of an access key id (its prefix; one, but prefixes are not declared unique).
+_SIGNING_SQL = """
+SELECT k.id, k.user_id, u.groups, u.admin, k.secret_enc FROM api_keys k JOIN api_users u ON u.id = k.user_id
+WHERE k.prefix = %s AND k.revoked_at IS NULL AND NOT u.disabled
+"""
+ACCESS_KEY_ID_RE = re.compile(r"^awc_([a-z0-9]{8})$")
 
 
 class PgKeyStore:
-    """Users, keys and authentication."""
+    """Users, keys and authentication. With ``box``, keys keep a sealed copy for SigV4."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, box: KeyBox | None = None) -> None:
         self._db = db
+        self._box = box
 
     # ------------------------------------------------------------------ users
     def add_user(
@@ -150,13 +167,14 @@ class PgKeyStore:
         """A new key for ``user_id``; the returned secret is shown once and never stored."""
         prefix = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
         key = f"awc_{prefix}_{secrets.token_urlsafe(24)}"
+        key_id = uuid.uuid4()
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             try:
                 cur.execute(
-                    "INSERT INTO api_keys (id, user_id, name, prefix, secret_hash)"
-                    " VALUES (%s, %s, %s, %s, %s)"
+                    "INSERT INTO api_keys (id, user_id, name, prefix, secret_hash, secret_enc)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
                     " RETURNING id, user_id, name, prefix, created_at, revoked_at",
-                    (uuid.uuid4(), user_id, name[:200], prefix, hash_key(key)),
+                    (key_id, user_id, name[:200], prefix, hash_key(key), self._seal(key, key_id)),
                 )
             except psycopg.errors.ForeignKeyViolation:
                 raise NotFoundError(
@@ -214,6 +232,7 @@ class PgKeyStore:
                 "the API key is not valid (unknown, revoked, or its user is disabled)",
                 hint="ask an administrator for a new one: awsomechat keys create USER",
             )
+        self._refresh_copy(row["id"], row["secret_enc"], key)
         principal = Principal(
             user_id=row["user_id"], groups=frozenset(row["groups"]), admin=row["admin"], key_id=str(row["id"])
         )
@@ -222,6 +241,83 @@ class PgKeyStore:
         return Authenticated(
             principal, bool(row["admitted"]), int(row["in_window"]), float(row["retry_after_s"])
         )
+
+    def authenticate_signed(
+        self, access_key_id: str, verify: Callable[[str], bool], *, rate_limit: int = 0
+    ) -> Authenticated:
+        """The principal of the key whose id is ``access_key_id`` (``awc_<prefix>``) when
+        ``verify(whole key)`` accepts the request's signature; only then does the request count
+        against the key's limit (a known prefix alone cannot use up someone's requests)."""
+        m = ACCESS_KEY_ID_RE.match(access_key_id)
+        if not m:
+            raise AuthenticationError(
+                f"the access key id {access_key_id!r} is not an AWSomeChat key id",
+                hint="use the key's first part, awc_<prefix>, as the access key id and the whole key as"
+                " the secret access key",
+            )
+        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(_SIGNING_SQL, (m.group(1),))
+            rows = cur.fetchall()
+        if not rows:
+            raise AuthenticationError(
+                "the access key id is not valid (unknown, revoked, or its user is disabled)",
+                hint="ask an administrator for a new one: awsomechat keys create USER",
+            )
+        sealed_any = False
+        for row in rows:
+            key = self._box.open(row["secret_enc"], row["id"]) if self._box is not None else None
+            sealed_any = sealed_any or key is not None
+            if key is None or not KEY_RE.match(key) or not verify(key):
+                continue
+            principal = Principal(
+                user_id=row["user_id"], groups=frozenset(row["groups"]), admin=row["admin"],
+                key_id=str(row["id"]),
+            )  # fmt: skip
+            if rate_limit <= 0:
+                return Authenticated(principal)
+            with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                cur.execute("SELECT * FROM api_rate_take(%s::text, %s)", (str(row["id"]), rate_limit))
+                t = cur.fetchone()
+            assert t is not None
+            return Authenticated(
+                principal, bool(t["admitted"]), int(t["in_window"]), float(t["retry_after_s"])
+            )
+        if not sealed_any:
+            raise AuthenticationError(
+                "this key cannot sign requests yet: it was created before SigV4 support, or under"
+                " another key-encryption key",
+                hint="use it once with 'Authorization: Bearer <key>' (e.g. GET /v1/me), or create a new key",
+            )
+        raise AuthenticationError(
+            "the request signature does not match",
+            hint="sign with the whole API key as the secret access key",
+        )
+
+    def _seal(self, key: str, key_id: uuid.UUID) -> bytes | None:
+        """The sealed copy of a new key, or None (logged) when the KEK is unavailable: the key
+        then works everywhere but SigV4 until a bearer authentication seals it."""
+        if self._box is None:
+            return None
+        try:
+            return self._box.seal(key, key_id)
+        except AwsomeChatError as exc:
+            log.warning("API key %s stored without its SigV4 copy: %s", key_id, exc)
+            return None
+
+    def _refresh_copy(self, key_id: uuid.UUID, blob: bytes | None, key: str) -> None:
+        """Seal ``key`` for SigV4 after a bearer authentication proved it, when its row has no
+        copy under the current KEK (keys from before migration 0010, or a changed KEK)."""
+        if self._box is None:
+            return
+        try:
+            if self._box.is_current(blob):
+                return
+            sealed = self._box.seal(key, key_id)
+        except AwsomeChatError as exc:
+            log.warning("cannot seal API key %s for SigV4: %s", key_id, exc)
+            return
+        with self._db.pool.connection() as conn:
+            conn.execute("UPDATE api_keys SET secret_enc = %s WHERE id = %s", (sealed, key_id))
 
 
 def _user(row: dict[str, Any]) -> UserRecord:
