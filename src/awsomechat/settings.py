@@ -28,7 +28,7 @@ from pydantic_settings import (
 )
 
 from awsomechat.errors import ConfigError
-from awsomechat.settings_retriever import HybridRetrieverSettings, RetrieverSettings
+from awsomechat.settings_retriever import RETRIEVER_KINDS, HybridRetrieverSettings, RetrieverSettings
 
 ENV_PREFIX = "AWSOMECHAT_"
 
@@ -269,6 +269,7 @@ class SageMakerSettings(ChatModelSettings):
 
 
 LLM_KINDS = ("llamacpp", "openai", "bedrock", "sagemaker")
+_UNION_TAGS = {"llm": LLM_KINDS, "retriever": RETRIEVER_KINDS}
 LLMSettings = Annotated[
     LlamaCppSettings | OpenAISettings | BedrockSettings | SageMakerSettings, Field(discriminator="kind")
 ]
@@ -309,6 +310,14 @@ class ChatSettings(BaseModel):
     # Calibrated with `awsomechat eval abstention` on qa_dev + evaldata/unanswerable.jsonl (README).
     min_dense: float = Field(default=0.3, ge=-1, le=1, description="abstain below this top cosine similarity")
     min_coverage: float = Field(default=0.7, ge=0, le=1, description="abstain below this query-term coverage")
+    # E-mails are judged request by request: calibrated with `awsomechat eval reply-gate` on
+    # src/awsomechat/eval/data/emails_dev.jsonl, disjoint from the reported emails_eval.jsonl.
+    email_min_dense: float = Field(
+        default=0.32, ge=-1, le=1, description="e-mail requests: hand off below this top cosine similarity"
+    )
+    email_min_coverage: float = Field(
+        default=0.2, ge=0, le=1, description="e-mail requests: hand off below this query-term coverage"
+    )
     max_message_chars: int = Field(default=8000, ge=100, le=1_000_000)
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
 
@@ -619,7 +628,7 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             parts = [str(p) for p in err["loc"]]
-            if parts[:1] == ["llm"] and len(parts) > 2 and parts[1] in LLM_KINDS:
+            if len(parts) > 2 and parts[1] in _UNION_TAGS.get(parts[0], ()):
                 del parts[1]  # the discriminated union's tag is not part of the variable's name
             loc = "__".join(parts).upper()
             problems.append(f"{ENV_PREFIX}{loc}: {err['msg']}")

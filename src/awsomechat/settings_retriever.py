@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 CONFIDENCE_LEVELS = ("NOT_AVAILABLE", "LOW", "MEDIUM", "HIGH", "VERY_HIGH")
+# boto3 checks that an IndexId has 36 characters before sending anything, so the index of an
+# AWSomeChat /kendra endpoint has a 36-character name too ("awsomechat" is accepted as well).
+KENDRA_COMPAT_INDEX_ID = "00000000-0000-0000-0000-00awsomechat"
 
 
 class HybridRetrieverSettings(BaseModel):
@@ -25,7 +28,9 @@ class KendraRetrieverSettings(BaseModel):
 
     kind: Literal["kendra"] = "kendra"
     index_id: str = Field(
-        min_length=1, max_length=36, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$", description="the Kendra index id"
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{35}$",
+        description="the Kendra index id (36 characters; an AWSomeChat /kendra endpoint answers to"
+        f" {KENDRA_COMPAT_INDEX_ID})",
     )
     api: Literal["retrieve", "query"] = Field(
         default="retrieve",
@@ -47,4 +52,5 @@ class KendraRetrieverSettings(BaseModel):
 
 KENDRA_MAX_PAGE = 100  # Retrieve's largest PageSize (Query's is 100 too)
 
+RETRIEVER_KINDS = ("hybrid", "kendra")
 RetrieverSettings = Annotated[HybridRetrieverSettings | KendraRetrieverSettings, Field(discriminator="kind")]

@@ -117,6 +117,8 @@ class KendraRetriever:
         except Exception as exc:
             if not is_aws_error(exc):
                 raise
+            if type(exc).__name__ == "ParamValidationError":  # refused by boto3 before sending
+                raise ConfigError(f"{_WHAT}: {exc}", hint="check the [retriever] settings") from exc
             code = error_code(exc)
             if operation == "retrieve" and code in _NO_RETRIEVE:
                 raise _RetrieveUnavailable(code) from exc
