@@ -24,6 +24,7 @@ from awsomechat.ingest.pipeline import IngestOptions
 from awsomechat.ingest.sources import open_source
 from awsomechat.ingest.sources.s3 import parse_s3_spec
 from awsomechat.settings import Settings
+from awsomechat.testing.source import Place, SourceContract
 from awsomechat.types import AccessScope, SearchRequest
 from tests.helpers import consistency_problems
 from tests.moto_aws import CREDENTIALS, S3_ACCESS_DENIED, aws_client, failing_endpoint, moto_server
@@ -259,3 +260,17 @@ def test_the_cli_ingests_an_s3_prefix(
     second = ingest("--prune")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "0 added, 0 updated, 1 unchanged, 1 deleted, 0 failed" in second.stdout
+
+
+class TestS3SourceContract(SourceContract):
+    @pytest.fixture
+    def place(self, s3: tuple[Any, list[str]]) -> Place:
+        client, _ = s3
+        bucket = _bucket(client)
+
+        def put(files: dict[str, bytes]) -> str:
+            for rel, data in files.items():
+                client.put_object(Bucket=bucket, Key=f"docs/{rel}", Body=data)
+            return f"s3://{bucket}/docs/"
+
+        return put

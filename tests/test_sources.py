@@ -22,6 +22,7 @@ from awsomechat.errors import SourceError
 from awsomechat.ingest.sources import SourceFailure, open_source
 from awsomechat.ingest.sources.files import FileSource, FolderSource
 from awsomechat.ingest.sources.web import CrawlSource, UrlSource, extract_links
+from awsomechat.testing.source import Place, SourceContract
 from awsomechat.types import SourceItem
 
 MB = 1024 * 1024
@@ -445,3 +446,16 @@ def test_extract_links_resolves_normalises_and_filters() -> None:
         "https://example.com/",
         "http://cdn.example.com/y?q=1",
     ]
+
+
+class TestFolderSourceContract(SourceContract):
+    @pytest.fixture
+    def place(self, tmp_path: Path) -> Place:
+        root = tmp_path / "kb"
+
+        def put(files: dict[str, bytes]) -> str:
+            for rel, data in files.items():
+                _write(root, rel, data)
+            return str(root)
+
+        return put
