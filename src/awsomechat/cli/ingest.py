@@ -33,6 +33,12 @@ def ingest_command(
     from awsomechat.ingest.pipeline import IngestOptions
 
     with container() as c:
+        if c.settings.retriever.kind != "hybrid":
+            console.print(
+                f"[yellow]note:[/] retriever.kind is {c.settings.retriever.kind}: searches go there, not to"
+                " the store these documents are written to (load them into that backend instead)",
+                highlight=False,
+            )
         attributes = dict(parse_attribute(a) for a in attr)
         group_list = tuple(g.strip() for g in groups.split(",") if g.strip())
         options = IngestOptions(
