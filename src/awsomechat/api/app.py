@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from awsomechat.api.context import ApiContext
 from awsomechat.api.gate import GenerationGate
 from awsomechat.api.headers import SecurityHeadersMiddleware
+from awsomechat.api.kendra import route as kendra_route
 from awsomechat.api.metrics import Metrics
 from awsomechat.api.middleware import RequestContextMiddleware
 from awsomechat.api.problems import documented_errors, install_handlers
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(auth.router)  # web UI sign-in with single sign-on, session, sign-out
     for module in (chat, openai_compat, query, documents, sessions):
         app.include_router(module.router, responses=errors)
+    app.include_router(kendra_route.router)  # Amazon Kendra's JSON 1.1 protocol, SigV4 (docs/kendra.md)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
