@@ -1,4 +1,10 @@
-"""Connecting to the store: the embedded server or any PostgreSQL with pgvector by URL."""
+"""Connecting to the store: the embedded server or any PostgreSQL with pgvector by URL.
+
+With ``database.read_url`` a second pool goes to a read replica: ``Database.read_pool`` serves
+reads that may lag the primary by the replica's replay delay (retrieval: passages, BM25
+statistics). Everything that writes, and every read that must see a write just made (jobs,
+conversations, keys, index metadata, the document being replaced), stays on ``pool``.
+"""
 
 from __future__ import annotations
 
@@ -55,8 +61,10 @@ class Database:
         pool_max: int = 8,
         timeout_s: float = 10.0,
         checkout_timeout_s: float = 5.0,
+        read_url: str | None = None,
     ) -> None:
         self.url = url
+        self.read_url = read_url
         self._check_and_migrate(timeout_s)
         self.pool: ConnectionPool[psycopg.Connection[Any]] = TranslatingPool(
             url,
@@ -71,6 +79,47 @@ class Database:
             open=True,
             name="awsomechat",
         )
+        self._read_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        if read_url:
+            self._check_replica(read_url, timeout_s)
+            self._read_pool = type(self.pool)(
+                read_url,
+                min_size=pool_min,
+                max_size=pool_max,
+                timeout=checkout_timeout_s,
+                configure=_configure,
+                check=ConnectionPool.check_connection,
+                kwargs={"connect_timeout": max(1, int(timeout_s))},
+                open=True,
+                name="awsomechat-read",
+            )
+
+    @property
+    def read_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        """The replica's pool when ``database.read_url`` is set, else the primary's."""
+        return self._read_pool or self.pool
+
+    def _check_replica(self, read_url: str, timeout_s: float) -> None:
+        """The replica answers and has the pgvector schema (it replays the primary's migrations)."""
+        try:
+            with psycopg.connect(read_url, connect_timeout=max(1, int(timeout_s))) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery(), to_regclass('chunks') IS NOT NULL").fetchone()
+        except psycopg.OperationalError as exc:
+            raise StoreError(
+                f"cannot connect to the read replica at {describe_url(read_url)}: {str(exc).strip()}",
+                hint="check AWSOMECHAT_DATABASE__READ_URL, or unset it to read from the primary",
+            ) from exc
+        if not row or not row[1]:
+            raise StoreError(
+                f"the read replica at {describe_url(read_url)} has no AWSomeChat schema",
+                hint="point AWSOMECHAT_DATABASE__READ_URL at a replica of AWSOMECHAT_DATABASE__URL",
+            )
+        if not row[0]:
+            log.warning(
+                "database.read_url %s is not in recovery (not a streaming replica): reads go to a"
+                " server that is not kept in step with the primary by PostgreSQL",
+                describe_url(read_url),
+            )
 
     def _check_and_migrate(self, timeout_s: float) -> None:
         try:
@@ -96,6 +145,8 @@ class Database:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        if self._read_pool is not None:
+            self._read_pool.close()
         self.pool.close()
 
     def __enter__(self) -> Database:
@@ -112,4 +163,5 @@ def open_database(db: DatabaseSettings, data_dir: Path) -> Database:
         pool_max=db.pool_max,
         timeout_s=db.connect_timeout_s,
         checkout_timeout_s=db.checkout_timeout_s,
+        read_url=db.read_url.get_secret_value() if db.read_url is not None else None,
     )

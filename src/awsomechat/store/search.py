@@ -114,7 +114,11 @@ def candidate_filter(filters: Sequence[Condition], access: AccessScope) -> Candi
 
 
 class SearchQueries:
-    """SQL for dense and BM25 candidates and for fetching the winners' details."""
+    """SQL for dense and BM25 candidates and for fetching the winners' details.
+
+    Every query here only reads, and may see the index as it was a moment ago: they run on the
+    read replica when ``database.read_url`` is set (``Database.read_pool``).
+    """
 
     def __init__(self, db: Database, settings: DatabaseSettings) -> None:
         self._db = db
@@ -138,7 +142,7 @@ class SearchQueries:
             " WHERE {where} ORDER BY dist LIMIT %s)"
             " SELECT id, dist FROM r ORDER BY dist"
         ).format(dim=sql.Literal(dim), where=where)
-        with self._db.pool.connection() as conn, conn.transaction():
+        with self._db.read_pool.connection() as conn, conn.transaction():
             s = self._settings
             conn.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true),"
@@ -186,7 +190,7 @@ class SearchQueries:
                 " JOIN chunks c ON c.id = top.chunk_id JOIN documents d ON d.id = c.document_id"
                 " WHERE {where} ORDER BY top.score DESC, top.chunk_id LIMIT %s"
             ).format(where=where)
-            with self._db.pool.connection() as conn:
+            with self._db.read_pool.connection() as conn:
                 rows = conn.execute(stmt, [*head, prefilter_pool, *params, k]).fetchall()
             if len(rows) >= k:
                 return [Candidate(int(r[0]), float(r[1])) for r in rows]
@@ -195,7 +199,7 @@ class SearchQueries:
             " JOIN chunks c ON c.id = s.chunk_id JOIN documents d ON d.id = c.document_id"
             " WHERE {where} ORDER BY s.score DESC, s.chunk_id LIMIT %s"
         ).format(where=where)
-        with self._db.pool.connection() as conn:
+        with self._db.read_pool.connection() as conn:
             rows = conn.execute(stmt, [*head, *params, k]).fetchall()
         return [Candidate(int(r[0]), float(r[1])) for r in rows]
 
@@ -208,7 +212,7 @@ class SearchQueries:
             + stats
             + sql.SQL(" SELECT NULL, st.n_chunks FROM st UNION ALL SELECT term, df FROM vdf")
         )
-        with self._db.pool.connection() as conn:
+        with self._db.read_pool.connection() as conn:
             rows = conn.execute(stmt, params).fetchall()
         df = {t: 0 for t in terms}
         n = 0
@@ -223,7 +227,7 @@ class SearchQueries:
         """Passage and document details for the given passages."""
         if not chunk_ids:
             return {}
-        with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        with self._db.read_pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
                 "SELECT c.id, c.document_id, c.position, c.text, c.heading_path, c.page,"
                 " d.title, d.uri, d.source, d.attributes"
