@@ -118,6 +118,26 @@ def test_requested_document_attributes_limit_the_attributes(admin: Any) -> None:
     ]
 
 
+def test_an_unchanged_script_reaches_it_through_the_aws_environment(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # What the lab's notebooks do: boto3.client("kendra") with everything from the environment.
+    for name, value in {
+        "AWS_ENDPOINT_URL_KENDRA": f"{server.url}/kendra",
+        "AWS_ACCESS_KEY_ID": server.admin_key[:12],
+        "AWS_SECRET_ACCESS_KEY": server.admin_key,
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    out = boto3.client("kendra").query(IndexId=INDEX_ID_36, QueryText="VPN tunnel bandwidth")
+    assert out["ResultItems"][0]["DocumentURI"] == VPN_URI
+
+
 def test_the_short_index_id_works_without_boto3_s_length_check(server: LiveServer) -> None:
     # boto3 refuses an IndexId shorter than 36 characters before sending it; clients that turn
     # its parameter validation off (or are not boto3) may use the short name.
