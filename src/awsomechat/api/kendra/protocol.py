@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from awsomechat.errors import FilterError
 from awsomechat.retrieval.kendra_attributes import conditions_of, kendra_attributes
+from awsomechat.settings_retriever import KENDRA_COMPAT_INDEX_ID
 from awsomechat.types import Condition, Highlight, SearchHit
 
 TARGET_PREFIX = "AWSKendraFrontendService."
@@ -30,7 +31,7 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 # The one index. boto3 checks that an IndexId has 36 characters before sending it, so the long
 # form is what boto3 (and anything built on it) can use; "awsomechat" needs parameter_validation off.
 INDEX_ID = "awsomechat"
-INDEX_ID_36 = "awsomechat-0000-0000-0000-0000000000"
+INDEX_ID_36 = KENDRA_COMPAT_INDEX_ID  # what the Kendra retriever's settings name too
 INDEX_IDS = frozenset({INDEX_ID, INDEX_ID_36})
 MAX_RESULTS = 100  # Kendra: "you can only retrieve up to 100 items"
 DEFAULT_PAGE_SIZE = 10
