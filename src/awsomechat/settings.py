@@ -385,8 +385,8 @@ class OidcSettings(BaseModel):
     )
     audiences: list[str] = Field(
         default_factory=list,
-        description="accepted 'aud' values of access tokens (e.g. api://awsomechat); tokens without"
-        " one (Cognito) must carry client_id = this client",
+        description="accepted 'aud' values of access tokens (e.g. api://awsomechat); a token without"
+        " one (Cognito) must carry client_id = client_id or one of these (other app clients)",
     )
     groups_claim: str = Field(
         default="groups", description="claim whose values become access groups (cognito:groups, a.b paths)"

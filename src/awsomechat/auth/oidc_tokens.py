@@ -155,7 +155,7 @@ class OidcProvider:
         audiences = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
         if s.audiences and audiences & set(s.audiences):
             return claims
-        if not audiences and claims.get("client_id") == s.client_id:
+        if not audiences and claims.get("client_id") in {s.client_id, *s.audiences}:
             return claims  # Amazon Cognito: no aud in access tokens, the app client in client_id
         wanted = ", ".join(s.audiences) or f"client_id {s.client_id}"
         got = ", ".join(sorted(audiences)) or "none"

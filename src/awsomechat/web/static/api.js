@@ -95,14 +95,24 @@ export function formatWait(seconds) {
 
 const networkError = () => new ApiError({ kind: "network", title: "Network error" });
 
+export { API_BASE };
+
 export class Api {
   /**
-   * getKey(): the current API key or "" (local mode); onUnauthorized(err): called on any 401
-   * except the sign-in check itself.
+   * getKey(): the current API key or "" (local mode, or a single sign-on session cookie);
+   * getCsrf(): the session's CSRF token or "", sent with every change; onUnauthorized(err): called
+   * on any 401 except the sign-in check itself.
    */
-  constructor({ getKey, onUnauthorized }) {
+  constructor({ getKey, getCsrf = () => "", onUnauthorized }) {
     this.getKey = getKey;
+    this.getCsrf = getCsrf;
     this.onUnauthorized = onUnauthorized;
+  }
+
+  /** The CSRF header for a change made with the session cookie (none with an API key). */
+  csrfHeader(method, key) {
+    const token = key ? "" : this.getCsrf();
+    return token && !["GET", "HEAD", "OPTIONS"].includes(method) ? token : "";
   }
 
   headers(extra = {}, key = this.getKey()) {
@@ -118,6 +128,8 @@ export class Api {
       h.set("Content-Type", "application/json");
       body = JSON.stringify(json);
     }
+    const csrf = this.csrfHeader(method, h.get("Authorization"));
+    if (csrf) h.set("X-CSRF-Token", csrf);
     let res;
     try {
       res = await fetch(API_BASE + path, { method, headers: h, body, signal, cache: "no-store" });
@@ -141,6 +153,9 @@ export class Api {
 
   info() { return this.json("/v1/info", { key: "" }); }
   me(key) { return this.json("/v1/me", { key, quiet401: key !== undefined }); }
+  authConfig() { return this.json("/auth/config", { key: "" }); }
+  session() { return this.json("/auth/session", { key: "", quiet401: true }); }
+  logout() { return this.json("/auth/logout", { method: "POST", key: "", quiet401: true }); }
   sessions(offset = 0, limit = 50) { return this.json(`/v1/sessions?limit=${limit}&offset=${offset}`); }
   messages(id) { return this.json(`/v1/sessions/${encodeURIComponent(id)}/messages`); }
   renameSession(id, title) {
@@ -215,6 +230,8 @@ export class Api {
       xhr.open("POST", API_BASE + "/v1/documents");
       const key = this.getKey();
       if (key) xhr.setRequestHeader("Authorization", `Bearer ${key}`);
+      const csrf = this.csrfHeader("POST", key);
+      if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf);
       xhr.setRequestHeader("Accept", "application/json, application/problem+json");
       xhr.upload.addEventListener("progress", (ev) => {
         if (ev.lengthComputable && onProgress) onProgress(ev.loaded, ev.total);

@@ -1,12 +1,13 @@
 // AWSomeChat web UI: sign-in, routing between views (#/chat/<id>, #/reply, #/documents), theme,
 // the error banner, and the shortcuts. Plain ES modules, no build step; everything is served locally.
 
-import { Api, describeError, formatWait } from "./api.js";
+import { Api, API_BASE, describeError, formatWait } from "./api.js";
 import { ChatView } from "./chat.js";
 import { DocumentsView } from "./documents.js";
 import { icon } from "./dom.js";
 import { ReplyView } from "./reply.js";
 import { SessionsSidebar } from "./sessions.js";
+import { showSsoLink, takeSsoError } from "./sso.js";
 
 const KEY_STORAGE = "awsomechat.apiKey";
 const THEME_STORAGE = "awsomechat.theme";
@@ -17,9 +18,12 @@ class App {
     this.info = null;
     this.me = null;
     this.key = sessionStorage.getItem(KEY_STORAGE) || "";
+    this.csrf = ""; // the single sign-on session's CSRF token (its cookie is HttpOnly: not ours to see)
+    this.ssoConfig = null;
     this.bannerTimer = 0;
     this.api = new Api({
       getKey: () => this.key,
+      getCsrf: () => this.csrf,
       onUnauthorized: () => this.signOut("Your session has ended or your API key was revoked. Sign in again."),
     });
     this.chat = new ChatView({ api: this.api, app: this });
@@ -40,7 +44,10 @@ class App {
     await this.connect();
   }
 
-  /** Read /v1/info, then go straight in (stored key or local mode) or show the sign-in form. */
+  /**
+   * Read /v1/info, then go straight in (stored key, local mode, or a single sign-on session) or show
+   * the sign-in form (with the single sign-on link when the server offers it).
+   */
   async connect() {
     $("signin-retry").hidden = true;
     this.setSigninMessage("");
@@ -52,6 +59,9 @@ class App {
       $("signin-retry").hidden = false;
       return;
     }
+    this.ssoConfig = await this.api.authConfig().catch(() => null);
+    showSsoLink(this.ssoConfig, API_BASE);
+    const ssoError = takeSsoError();
     if (this.key || this.info.local_mode) {
       try {
         this.me = await this.api.me(this.key);
@@ -67,7 +77,19 @@ class App {
         return;
       }
     }
+    if (this.ssoConfig && this.ssoConfig.oidc && !ssoError) {
+      try {
+        const session = await this.api.session();
+        this.csrf = session.csrf_token;
+        this.me = { user_id: session.user_id, groups: session.groups, admin: session.admin, local_mode: false };
+        this.enter();
+        return;
+      } catch {
+        // not signed in with single sign-on: the sign-in page below
+      }
+    }
     this.showSignin();
+    if (ssoError) this.setSigninMessage(ssoError, "error");
   }
 
   async signIn(key) {
@@ -97,6 +119,10 @@ class App {
 
   signOut(message = "You are signed out.") {
     if ($("app").hidden) return;
+    if (this.csrf) {
+      this.api.logout().catch(() => {}); // ends the session on the server (the request carries the token)
+      this.csrf = "";
+    }
     this.key = "";
     sessionStorage.removeItem(KEY_STORAGE);
     this.me = null;
