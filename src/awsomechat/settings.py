@@ -307,6 +307,11 @@ class ChatSettings(BaseModel):
     rewrite: Literal["auto", "always", "never"] = Field(
         default="auto", description="auto: rewrite follow-ups only when they lean on the conversation"
     )
+    rewrite_method: Literal["topic", "model", "topic+model"] = Field(
+        default="topic+model",
+        description="topic: put the conversation's subject in (no model call); model: the chat model"
+        " rewrites; topic+model: the subject for a pronoun, else the model (eval conversations)",
+    )
     # Calibrated with `awsomechat eval abstention` on qa_dev + evaldata/unanswerable.jsonl (README).
     min_dense: float = Field(default=0.3, ge=-1, le=1, description="abstain below this top cosine similarity")
     min_coverage: float = Field(default=0.7, ge=0, le=1, description="abstain below this query-term coverage")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -126,8 +127,10 @@ def conversations_command(
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="only the first N conversations of each file"
     ),
+    no_model: bool = typer.Option(False, "--no-model", help="only the strategies without a model call"),
 ) -> None:
-    """Follow-up rewriting: retrieval recall@5 with and without rewriting, rewrite token F1, skip rate."""
+    """Follow-up handling per strategy (as asked, topic, model, topic+model, human rewrite): token
+    F1 against the human rewrites, retrieval recall@5, the skip rule's precision/recall, seconds."""
     from awsomechat.eval.conversations import evaluate_conversations, load_conversations
 
     with container() as c:
@@ -140,15 +143,30 @@ def conversations_command(
                 task = progress.add_task(f"{ds.stem} follow-ups", total=n, current="")
                 results.append(
                     evaluate_conversations(
-                        ds, c.chat_model, c.retriever, limit=limit, on_turn=partial(progress.advance, task)
+                        ds, None if no_model else c.chat_model, c.retriever, limit=limit,
+                        on_turn=partial(progress.advance, task),
                     )
-                )
+                )  # fmt: skip
         for r in results:
-            table = Table("metric", "value", title=r["dataset"])
-            for k, v in r.items():
-                table.add_row(k, str(v))
-            console.print(table)
+            _conversation_tables(r)
         print(json.dumps({r["dataset"]: r for r in results}))
+
+
+def _conversation_tables(r: dict[str, Any]) -> None:
+    parts = [("all", r), *r.get("halves", {}).items()]
+    metrics = ("token_f1", "token_f1_where_needed", "recall@5", "seconds_per_turn", "model_calls_per_turn")
+    keys = [k for k in metrics if k in r]
+    strategies = list(r["token_f1"])
+    for name, part in parts:
+        title = f"{r['dataset']} ({name}): {part['follow_ups']} follow-ups, {part['needed']} needing context"
+        table = Table("metric", *strategies, title=title)
+        for k in keys:
+            table.add_row(k, *(str(part.get(k, {}).get(s, "")) for s in strategies))
+        console.print(table)
+        console.print(
+            f"skip rule: precision {part['needs_context_precision']}, recall {part['needs_context_recall']}",
+            highlight=False,
+        )
 
 
 @app.command("abstention")
@@ -224,3 +242,34 @@ def replies_command(
         console.print(table)
         console.print(f"report: {report / f'replies-{dataset.stem}.md'}", highlight=False)
         print(json.dumps({"dataset": dataset.stem, **summary}))
+
+
+@app.command("reply-gate")
+def reply_gate_command(
+    dataset: Path = typer.Option(..., "--dataset", exists=True, dir_okay=False, help="e-mail jsonl"),
+    top: int = typer.Option(5, "--top", min=1, help="threshold pairs to show"),
+) -> None:
+    """Each e-mail request's relevance signals and the best e-mail thresholds (no model calls).
+    Calibrate on emails_dev.jsonl, never on the set you report."""
+    from awsomechat.chat.abstain import RelevanceGate
+    from awsomechat.eval.replies import collect_signals, load_emails, sweep_email_gate
+
+    with container() as c:
+        s = c.settings.chat
+        gate = RelevanceGate(c.search_queries, c.analyzer, min_dense=-1.0, min_coverage=0.0)
+        signals = collect_signals(load_emails(dataset), c.retriever, gate, s.retrieve_k)
+        table = Table("id", "kind", "top dense", "coverage", "rules", "request")
+        for sig in signals:
+            for text, dense, cov, ok in sig.requests:
+                table.add_row(sig.item.id, sig.item.kind, f"{dense:.3f}", f"{cov:.3f}",
+                              "ok" if ok else "hand off", text[:70])  # fmt: skip
+        console.print(table)
+        best = sweep_email_gate(signals)[:top]
+        out = Table("min_dense", "min_coverage", "answered", "every request", "hand-off unanswerable")
+        keys = ("min_dense", "min_coverage", "answered_answerable", "every_request_answered",
+                "handoff_unanswerable")  # fmt: skip
+        for r in best:
+            out.add_row(*(str(r[k]) for k in keys))
+        console.print(out)
+        current = {"email_min_dense": s.email_min_dense, "email_min_coverage": s.email_min_coverage}
+        print(json.dumps({"current": current, "best": best[0]}))

@@ -1,9 +1,17 @@
-"""Follow-up questions: does rewriting them help retrieval, and how close are the rewrites?
+"""Follow-up questions: which way of making them stand alone helps, and at what cost?
 
-- Multi-turn set (ours, over the sample knowledge base): retrieval recall@5 of follow-up turns
-  searched as asked, as rewritten by the model, and as rewritten by hand (the ceiling).
-- TREC CAsT 2019: token F1 of the model's rewrites against the manual ones, and how well the
-  "does this need the conversation?" check predicts which turns people rewrote.
+For every follow-up turn of a file, each strategy gives the text that would be searched:
+
+- ``asked``: the follow-up as typed; ``human``: the dataset's manual rewrite (the ceiling);
+- ``topic``: the conversation's subject put in, no model call (``chat/followup.py``);
+- ``model``: the chat model's rewrite; ``topic+model``: topic for a pronoun, else the model.
+
+The model strategies rewrite only turns the skip rule (``needs_context`` with the history) flags,
+as the chat service does. Reported: token F1 against the manual rewrite (all follow-ups, and
+where people rewrote), retrieval recall@5 when turns carry ``doc_ids`` (our multi-turn set), the
+skip rule's precision and recall against "people rewrote it", and seconds per follow-up. Files
+are also split in halves by conversation (even positions: ``dev``, odd: ``held_out``) so a
+strategy tuned on one half is reported on the other.
 
 History is built from the previous turns' manual rewrites with empty answers, so every follow-up
 is judged on the same footing and no answer generation is needed.
@@ -13,17 +21,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from awsomechat.chat.rewrite import needs_context, rewrite
+from awsomechat.chat.rewrite import make_standalone, needs_context
 from awsomechat.chat.types import Turn
 from awsomechat.eval.answers import relevant, token_f1
 from awsomechat.seams import ChatModel, Retriever
 from awsomechat.types import AccessScope, SearchRequest
+
+STRATEGIES = ("asked", "topic", "model", "topic+model", "human")
 
 
 @dataclass(frozen=True)
@@ -34,8 +45,13 @@ class ConvTurn:
     needs_context: bool
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
 def load_conversations(path: Path) -> list[tuple[str, list[ConvTurn]]]:
-    """Our multi-turn format or CAsT's (``utterance``/``rewrite``)."""
+    """Our multi-turn format or CAsT's (``utterance``/``rewrite``). A turn needs the conversation
+    when the file says so, else when its rewrite differs beyond whitespace."""
     convs = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -45,9 +61,8 @@ def load_conversations(path: Path) -> list[tuple[str, list[ConvTurn]]]:
         for t in rec["turns"]:
             q = t.get("question") or t["utterance"]
             rw = t.get("rewrite") or q
-            turns.append(
-                ConvTurn(q, rw, tuple(t.get("doc_ids") or ()), bool(t.get("needs_context", q != rw)))
-            )
+            needed = bool(t.get("needs_context", _norm(q) != _norm(rw)))
+            turns.append(ConvTurn(q, rw, tuple(t.get("doc_ids") or ()), needed))
         convs.append((str(rec["id"]), turns))
     return convs
 
@@ -55,16 +70,38 @@ def load_conversations(path: Path) -> list[tuple[str, list[ConvTurn]]]:
 def _history(turns: list[ConvTurn]) -> list[Turn]:
     now = dt.datetime.now(dt.UTC)
     return [
-        Turn(
-            question=t.question,
-            standalone_question=t.rewrite,
-            answer="",
-            seq=i,
-            created_at=now,
-            id=uuid.uuid4(),
-        )
+        Turn(question=t.question, standalone_question=t.rewrite, answer="", seq=i, created_at=now,
+             id=uuid.uuid4())
         for i, t in enumerate(turns, start=1)
-    ]
+    ]  # fmt: skip
+
+
+@dataclass
+class _Figures:
+    f1: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STRATEGIES})
+    f1_needed: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STRATEGIES})
+    hit: dict[str, list[bool]] = field(default_factory=lambda: {s: [] for s in STRATEGIES})
+    seconds: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STRATEGIES})
+    decisions: list[tuple[bool, bool]] = field(default_factory=list)
+    model_calls: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STRATEGIES})
+
+    def summary(self) -> dict[str, Any]:
+        tp = sum(p and h for p, h in self.decisions)
+        fp = sum(p and not h for p, h in self.decisions)
+        fn = sum(h and not p for p, h in self.decisions)
+        n = len(self.decisions)
+        out: dict[str, Any] = {"follow_ups": n, "needed": sum(h for _, h in self.decisions)}
+        out["token_f1"] = {s: _mean(v) for s, v in self.f1.items() if v}
+        out["token_f1_where_needed"] = {s: _mean(v) for s, v in self.f1_needed.items() if v}
+        if any(self.hit.values()):
+            out["recall@5"] = {s: _mean(v) for s, v in self.hit.items() if v}
+        out["seconds_per_turn"] = {s: _mean(v) for s, v in self.seconds.items() if v}
+        out["needs_context_precision"] = round(tp / (tp + fp), 4) if tp + fp else 0.0
+        out["needs_context_recall"] = round(tp / (tp + fn), 4) if tp + fn else 0.0
+        out["model_calls_per_turn"] = {
+            s: round(c / n, 4) for s, c in self.model_calls.items() if self.f1[s] and n
+        }
+        return out
 
 
 def _hit(retriever: Retriever, text: str, doc_ids: tuple[str, ...]) -> bool:
@@ -74,59 +111,72 @@ def _hit(retriever: Retriever, text: str, doc_ids: tuple[str, ...]) -> bool:
 
 def evaluate_conversations(
     path: Path,
-    model: ChatModel,
+    model: ChatModel | None,
     retriever: Retriever | None,
     *,
     limit: int | None = None,
     on_turn: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Figures for one conversation file (retrieval figures only when turns carry ``doc_ids``)."""
+    """Figures for one file, overall and per half (``model`` None: the model strategies are left out)."""
     convs = load_conversations(path)[:limit]
-    f1_model: list[float] = []
-    f1_asked: list[float] = []
-    f1_auto: list[float] = []
-    f1_needed: list[tuple[float, float]] = []  # (model rewrite, as asked) on turns people rewrote
-    decisions: list[tuple[bool, bool]] = []  # (predicted needs context, humans rewrote it)
-    recall = {"asked": [], "auto": [], "always": [], "manual": []}  # type: dict[str, list[bool]]
-    rewrites_called = 0
-    for _, turns in convs:
+    halves = {"all": _Figures(), "dev": _Figures(), "held_out": _Figures()}
+    for index, (_, turns) in enumerate(convs):
+        figures = (halves["all"], halves["dev" if index % 2 == 0 else "held_out"])
         for i, turn in enumerate(turns[1:], start=1):
             history = _history(turns[:i])
-            predicted = needs_context(turn.question)
-            decisions.append((predicted, turn.needs_context))
-            rewritten, _, _ = rewrite(model, history, turn.question)
-            f1_model.append(token_f1(turn.rewrite, rewritten))
-            f1_asked.append(token_f1(turn.rewrite, turn.question))
-            auto = rewritten if predicted else turn.question
-            f1_auto.append(token_f1(turn.rewrite, auto))
-            if turn.rewrite != turn.question:
-                f1_needed.append((f1_model[-1], f1_asked[-1]))
-            rewrites_called += predicted
+            texts, seconds, calls = _strategies(model, history, turn)
+            predicted = needs_context(turn.question, [t.standalone_question for t in history])
+            for fig in figures:
+                fig.decisions.append((predicted, turn.needs_context))
+                for name, made in calls.items():
+                    fig.model_calls[name] += made
+                for name, text in texts.items():
+                    fig.f1[name].append(token_f1(turn.rewrite, text))
+                    fig.seconds[name].append(seconds.get(name, 0.0))
+                    if turn.needs_context:
+                        fig.f1_needed[name].append(fig.f1[name][-1])
             if retriever is not None and turn.doc_ids:
-                recall["asked"].append(_hit(retriever, turn.question, turn.doc_ids))
-                recall["always"].append(_hit(retriever, rewritten, turn.doc_ids))
-                recall["auto"].append(_hit(retriever, auto, turn.doc_ids))
-                recall["manual"].append(_hit(retriever, turn.rewrite, turn.doc_ids))
+                hits = {name: _hit(retriever, text, turn.doc_ids) for name, text in texts.items()}
+                for fig in figures:
+                    for name, hit in hits.items():
+                        fig.hit[name].append(hit)
             if on_turn:
                 on_turn()
-    tp = sum(p and h for p, h in decisions)
-    fp = sum(p and not h for p, h in decisions)
-    fn = sum(h and not p for p, h in decisions)
-    out: dict[str, Any] = {
-        "dataset": path.stem,
-        "follow_ups": len(decisions),
-        "rewrite_token_f1": _mean(f1_model),
-        "asked_token_f1": _mean(f1_asked),
-        "auto_token_f1": _mean(f1_auto),
-        "rewrite_token_f1_where_needed": _mean([m for m, _ in f1_needed]),
-        "asked_token_f1_where_needed": _mean([a for _, a in f1_needed]),
-        "needs_context_precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-        "needs_context_recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
-        "model_calls_skipped": round(1 - rewrites_called / len(decisions), 4) if decisions else 0.0,
-    }
-    if recall["asked"]:
-        out.update({f"recall@5_{k}": _mean(v) for k, v in recall.items()})
+    out: dict[str, Any] = {"dataset": path.stem, **halves["all"].summary()}
+    out["halves"] = {name: fig.summary() for name, fig in halves.items() if name != "all" and fig.decisions}
     return out
+
+
+def _strategies(
+    model: ChatModel | None, history: list[Turn], turn: ConvTurn
+) -> tuple[dict[str, str], dict[str, float], dict[str, int]]:
+    """(text per strategy, seconds per strategy, model calls made) for one follow-up."""
+    texts = {"asked": turn.question, "human": turn.rewrite}
+    seconds: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    flagged = needs_context(turn.question, [t.standalone_question for t in history])
+    methods = ("topic", "model", "topic+model") if model is not None else ("topic",)
+    model_text: tuple[str, float] | None = None
+    for method in methods:
+        if not flagged:
+            texts[method] = turn.question
+            continue
+        t0 = time.perf_counter()
+        if method == "topic+model" and model_text is not None:
+            # The model's rewrite is the same call as the "model" strategy's: reuse it (and its time).
+            result = make_standalone(None, history, turn.question, "topic+model")
+            if result.method == "asked":
+                texts[method], seconds[method] = model_text
+                calls[method] = 1
+                continue
+        else:
+            result = make_standalone(model, history, turn.question, method)  # type: ignore[arg-type]
+        texts[method] = result.text
+        seconds[method] = time.perf_counter() - t0
+        if result.method == "model":
+            calls[method] = 1
+            model_text = (result.text, seconds[method])
+    return texts, seconds, calls
 
 
 def _mean(values: list[bool] | list[float]) -> float:
