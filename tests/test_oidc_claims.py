@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
+from fastapi import Request
+
+from awsomechat.api.routes.auth import _redirect_url, _safe_return_to, _secure
 from awsomechat.auth.oidc_users_pg import identity_from_claims
 from awsomechat.errors import ConfigError
 from awsomechat.settings import OidcSettings, load_settings
@@ -77,3 +82,33 @@ def test_sso_is_off_by_default_and_secrets_are_masked() -> None:
     assert s.auth.oidc.issuer == ISSUER  # trailing slash dropped: compared with the tokens' iss
     assert "s3cret" not in str(s.model_dump(mode="json"))
     assert not load_settings().auth.oidc.enabled
+
+
+def _request(scheme: str, host: str) -> Request:
+    return Request({"type": "http", "scheme": scheme, "server": (host, 80), "path": "/", "headers": []})
+
+
+def _ctx(**oidc_kw: object) -> Any:
+    settings = load_settings(auth={"oidc": {"issuer": ISSUER, "client_id": "a", **oidc_kw}})
+    return SimpleNamespace(settings=settings)
+
+
+def test_cookies_are_secure_behind_a_tls_proxy_and_the_callback_follows_the_host() -> None:
+    ctx = _ctx(redirect_urls=["https://chat.example.com/auth/oidc/callback", "https://b.example.com/cb"])
+    behind_proxy = _request("http", "chat.example.com")  # TLS ended at the load balancer
+    url = _redirect_url(behind_proxy, ctx)
+    assert url == "https://chat.example.com/auth/oidc/callback"
+    assert _secure(behind_proxy, ctx, url) is True
+    assert _redirect_url(_request("http", "b.example.com"), ctx) == "https://b.example.com/cb"
+    local = _ctx()
+    assert _redirect_url(_request("http", "127.0.0.1"), local) == "http://127.0.0.1/auth/oidc/callback"
+    assert _secure(_request("http", "127.0.0.1"), local, "http://127.0.0.1/auth/oidc/callback") is False
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("/#/chat/1", "/#/chat/1"), ("//evil.example", "/"), ("/\\evil.example", "/"), ("https://e.x/", "/"),
+     ("/a\nb", "/"), (None, "/")],
+)  # fmt: skip
+def test_return_to_is_a_path_on_this_site(value: str | None, kept: str) -> None:
+    assert _safe_return_to(value) == kept

@@ -50,9 +50,13 @@ class SessionOut(BaseModel):
     expires_at: dt.datetime | None
 
 
-def _secure(request: Request, ctx: Context) -> bool:
+def _secure(request: Request, ctx: Context, redirect_url: str = "") -> bool:
+    """Secure cookies over https: the request's scheme, or the registered callback's (behind a
+    proxy that terminates TLS the request itself arrives over http)."""
     forced = ctx.settings.auth.cookie_secure
-    return forced if forced is not None else request.url.scheme == "https"
+    if forced is not None:
+        return forced
+    return request.url.scheme == "https" or redirect_url.startswith("https://")
 
 
 def _safe_return_to(value: str | None) -> str:
@@ -65,14 +69,12 @@ def _safe_return_to(value: str | None) -> str:
 
 
 def _redirect_url(request: Request, ctx: Context) -> str:
-    """The registered callback on this request's origin (else the first registered one)."""
+    """The registered callback on this request's host (else the first registered one)."""
     urls = ctx.settings.auth.oidc.redirect_urls
-    origin = f"{request.url.scheme}://{request.url.netloc}"
     for url in urls:
-        parts = urllib.parse.urlsplit(url)
-        if f"{parts.scheme}://{parts.netloc}" == origin:
+        if urllib.parse.urlsplit(url).netloc == request.url.netloc:
             return url
-    return urls[0] if urls else origin + _CALLBACK_PATH
+    return urls[0] if urls else f"{request.url.scheme}://{request.url.netloc}{_CALLBACK_PATH}"
 
 
 def _back_to_signin(message: str) -> RedirectResponse:
@@ -109,7 +111,8 @@ def oidc_login(request: Request, ctx: Context, return_to: str | None = None) -> 
     ctx.container.sessions.begin_login(login.state, browser, login.pending)
     response = RedirectResponse(login.url, status_code=302)
     response.set_cookie(
-        LOGIN_COOKIE, browser, max_age=LOGIN_TTL_S, path="/auth/oidc", secure=_secure(request, ctx),
+        LOGIN_COOKIE, browser, max_age=LOGIN_TTL_S, path="/auth/oidc",
+        secure=_secure(request, ctx, login.pending.redirect_url),
         httponly=True, samesite="lax",  # lax: sent on the provider's redirect back (a top-level GET)
     )  # fmt: skip
     return response
@@ -150,7 +153,8 @@ def oidc_callback(
     log.info("signed in %s with groups %s", user.user_id, ",".join(user.groups) or "-")
     response = RedirectResponse(pending.return_to, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(hours * 3600), path="/", secure=_secure(request, ctx),
+        SESSION_COOKIE, token, max_age=int(hours * 3600), path="/",
+        secure=_secure(request, ctx, pending.redirect_url),
         httponly=True, samesite="strict",
     )  # fmt: skip
     response.delete_cookie(LOGIN_COOKIE, path="/auth/oidc")
@@ -178,7 +182,6 @@ def logout(request: Request, ctx: Context, _principal: CurrentPrincipal) -> Resp
     if token:
         ctx.container.sessions.delete(token)
     response = Response(status_code=204)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", secure=_secure(request, ctx), httponly=True, samesite="strict"
-    )
+    secure = _secure(request, ctx, _redirect_url(request, ctx))
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
     return response
