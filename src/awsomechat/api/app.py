@@ -28,6 +28,7 @@ from awsomechat.api.middleware import RequestContextMiddleware
 from awsomechat.api.problems import documented_errors, install_handlers
 from awsomechat.api.routes import auth, chat, documents, openai_compat, query, sessions, system
 from awsomechat.container import Container
+from awsomechat.mcp import mcp_endpoint
 from awsomechat.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -72,12 +73,14 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     )  # fmt: skip
     own_container = container is None
     ctx = ApiContext(settings, container or Container(settings), metrics, gate)
+    mcp = mcp_endpoint(ctx, system.package_version())  # None without the `mcp` extra
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.warming = True
         threading.Thread(target=_warm, args=(ctx,), name="warm-up", daemon=True).start()
-        yield
+        async with mcp.running() if mcp is not None else contextlib.nullcontext():
+            yield
         if own_container:  # bounded: a running ingestion job gets api.shutdown_grace_s, then is interrupted
             ctx.container.close(job_grace_s=ctx.settings.api.shutdown_grace_s)
 
@@ -96,6 +99,8 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.include_router(auth.router)  # web UI sign-in with single sign-on, session, sign-out
     for module in (chat, openai_compat, query, documents, sessions):
         app.include_router(module.router, responses=errors)
+    if mcp is not None:
+        mcp.install(app)  # MCP over Streamable HTTP at /mcp, the same bearer keys (docs/integrations.md)
     app.include_router(kendra_route.router)  # Amazon Kendra's JSON 1.1 protocol, SigV4 (docs/kendra.md)
     if api.cors_origins:
         app.add_middleware(

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from awsomechat.cli import chat, docs, evaluate, ingest, migrate, search, serve, up, users, worker
+from awsomechat.cli import chat, docs, evaluate, ingest, mcp, migrate, search, serve, up, users, worker
 from awsomechat.cli.common import console, handled, settings
 from awsomechat.settings import config_file_path, masked_dump
 
@@ -33,6 +33,7 @@ app.add_typer(users.keys_app, name="keys")
 app.command("ask")(chat.ask_command)
 app.command("chat")(chat.chat_command)
 app.command("reply")(chat.reply_command)
+app.command("mcp")(mcp.mcp_command)
 
 
 @app.command("config")
