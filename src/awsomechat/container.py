@@ -139,7 +139,7 @@ class Container:
     def embedder(self) -> Embedder:
         from awsomechat.embed import build_embedder
 
-        return build_embedder(self.settings.embedder)
+        return build_embedder(self.settings.embedder, data_dir=self.settings.data_dir)
 
     @property
     def embedder_loaded(self) -> bool:

@@ -95,6 +95,15 @@ class EmbedderSettings(BaseModel):
         description="longest a query waits for others to share one embedder call (0 = no batching)",
     )
     query_batch_max: int = Field(default=32, ge=1, le=256, description="most queries in one batch")
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch",
+        description="minilm only: torch, or onnx (ONNX Runtime on a model converted locally from the"
+        " packaged weights; same vectors; the onnx extra)",
+    )
+    onnx_path: Path | None = Field(
+        default=None,
+        description="the converted ONNX model; default <data dir>/models/all-MiniLM-L6-v2.fp32.onnx",
+    )
 
 
 class ChunkingSettings(BaseModel):

@@ -7,6 +7,7 @@ import json
 import typer
 
 from awsomechat.cli import chat, docs, evaluate, ingest, mcp, migrate, search, serve, up, users, worker
+from awsomechat.cli import embedder as embedder_cli
 from awsomechat.cli.common import console, handled, settings
 from awsomechat.settings import config_file_path, masked_dump
 
@@ -28,6 +29,7 @@ app.command("up")(up.up_command)
 app.command("serve")(serve.serve_command)
 app.command("model-runner")(serve.model_runner_command)
 app.command("worker")(worker.worker_command)
+app.add_typer(embedder_cli.app, name="embedder")
 app.add_typer(users.users_app, name="users")
 app.add_typer(users.keys_app, name="keys")
 app.command("ask")(chat.ask_command)
