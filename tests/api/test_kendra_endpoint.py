@@ -512,6 +512,25 @@ def test_sealed_keys_open_only_for_their_row_and_kek(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "secrets" / "kek").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
     assert KeyBox(kek_file=tmp_path / "secrets" / "kek").open(blob, row) == "awc_abcdefgh_secret"
+    assert b"secret" not in blob
+
+
+def test_workers_starting_together_agree_on_one_generated_kek(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "kek"
+    boxes = [KeyBox(kek_file=path) for _ in range(8)]
+    blobs: dict[int, bytes] = {}
+    row = uuid.uuid4()
+
+    def seal(i: int) -> None:
+        blobs[i] = boxes[i].seal(f"key-{i}", row)
+
+    threads = [threading.Thread(target=seal, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(boxes[0].open(blobs[i], row) == f"key-{i}" for i in range(8))
+    assert [p.name for p in path.parent.iterdir()] == ["kek"]  # no temporary file left behind
 
 
 def test_a_configured_kek_must_be_32_bytes_of_base64() -> None:
