@@ -137,6 +137,10 @@ class OidcProvider:
     def access_token(self, username: str, *, audience: str = API_AUDIENCE) -> str:
         """An access token (a JWT) for ``username`` and ``audience``, fetched as a CLI would:
         authorization code + PKCE with the public client ``cli``, signing in through the form."""
+        return self.tokens(username, audience=audience)["access_token"]
+
+    def tokens(self, username: str, *, audience: str = API_AUDIENCE) -> dict[str, str]:
+        """The whole token response (access token and ID token) of that flow."""
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         params = {
@@ -145,6 +149,7 @@ class OidcProvider:
             "redirect_uri": CLI_REDIRECT,
             "scope": "openid api",
             "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
             "code_challenge": challenge,
             "code_challenge_method": "S256",
             "resource": audience,
@@ -174,5 +179,5 @@ class OidcProvider:
                 },
             )
             assert token.status_code == 200, token.text
-            value: str = token.json()["access_token"]
-            return value
+            body: dict[str, str] = token.json()
+            return body

@@ -121,6 +121,14 @@ def test_tampered_foreign_and_wrong_audience_tokens_are_refused(sso: SsoServer) 
     assert API_AUDIENCE in sso.server.env["AWSOMECHAT_AUTH__OIDC__AUDIENCES"]
 
 
+def test_an_id_token_is_not_an_api_credential(sso: SsoServer) -> None:
+    ian = person(sso, ["finance"], name="ian")
+    id_token = sso.provider.tokens(ian)["id_token"]
+    r = httpx.get(f"{sso.url}/v1/me", headers={"Authorization": f"Bearer {id_token}"})
+    assert r.status_code == 401
+    assert "ID token" in r.json()["detail"]
+
+
 def test_an_expired_token_is_refused(sso: SsoServer) -> None:
     erin = person(sso, ["finance"], name="erin")
     sso.provider.set_access_token_ttl(2)
