@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from awsomechat.api.kendra.confidence import score_confidence
@@ -23,6 +24,8 @@ def run(container: Container, principal: Principal, request: KendraRequest) -> d
     query_id = str(uuid.uuid4())
     if not request.documents_wanted:  # QueryResultTypeFilter QUESTION_ANSWER / ANSWER
         return {"QueryId": query_id, "ResultItems": [], "FacetResults": [], "TotalNumberOfResults": 0}
+    if request.operation == "Retrieve" and request.offset >= MAX_RESULTS:
+        return {"QueryId": query_id, "ResultItems": []}  # past Kendra's 100: nothing to search for
     window = MAX_RESULTS if request.operation == "Query" else request.window
     scope = principal.access
     response = container.retriever.search(
@@ -45,7 +48,7 @@ def run(container: Container, principal: Principal, request: KendraRequest) -> d
     items = []
     for h in page:
         title, title_highlights = make_excerpt(h.title, terms, analyzer, max(1, len(h.title)))
-        titled = h if title == h.title else _with_title(h, title)
+        titled = h if title == h.title else replace(h, title=title)
         items.append(query_item(titled, confidence(h), title_highlights, wanted))
     return {
         "QueryId": query_id,
@@ -53,9 +56,3 @@ def run(container: Container, principal: Principal, request: KendraRequest) -> d
         "FacetResults": [],
         "TotalNumberOfResults": len(hits),
     }
-
-
-def _with_title(hit: SearchHit, title: str) -> SearchHit:
-    from dataclasses import replace
-
-    return replace(hit, title=title)
