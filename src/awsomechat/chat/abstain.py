@@ -49,6 +49,12 @@ class RelevanceGate:
         # Last question's IDF (one entry: a turn judges, then trims, for the same question and scope).
         self._idf_cache: tuple[tuple[str, AccessScope], dict[str, float]] | None = None
 
+    def with_thresholds(self, *, min_dense: float, min_coverage: float) -> RelevanceGate:
+        """The same gate with other thresholds (e-mail requests are calibrated apart from questions)."""
+        return RelevanceGate(
+            self._queries, self._analyzer, min_dense=min_dense, min_coverage=min_coverage, top_n=self._top_n
+        )
+
     def judge(self, question: str, hits: Sequence[SearchHit], scope: AccessScope) -> RelevanceVerdict:
         """The verdict for ``hits`` retrieved for ``question`` under ``scope`` (the same scope: term
         weights come from the passages it may read, so abstaining reveals nothing hidden)."""

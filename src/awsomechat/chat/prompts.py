@@ -70,10 +70,11 @@ BUILTIN_PROFILES: dict[str, PromptProfile] = {
     "email_reply": PromptProfile(
         name="email_reply",
         description="Draft a reply e-mail to a customer message",
-        system="You draft polite, accurate reply e-mails to customers on behalf of the support team. "
+        system="You answer customer e-mails on behalf of the support team, politely and accurately. "
         + GROUNDING_RULES
-        + " Write the e-mail body only: a greeting, the answer, and a sign-off from 'The support team'.",
-        template="Passages:\n{passages}\n\nCustomer e-mail:\n{question}\n\nReply e-mail, citing passages:",
+        + " Write only the answer paragraphs, in the customer's language: no greeting and no sign-off"
+        " (the support team adds them). Answer each listed question directly, in one or two sentences.",
+        template="Passages:\n{passages}\n\n{question}\n\nAnswer, citing passages like [1]:",
         abstain="Hello,\n\nThank you for your message. We could not find this in our documentation, so a "
         "member of our team will look into your request and follow up with you shortly.\n\n"
         "Kind regards,\nThe support team",

@@ -36,6 +36,9 @@ from awsomechat.chat.events import (
     TokenEvent,
 )
 from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
+from awsomechat.chat.reply import BodyFilter, ReplyPlan, handoff_reply, plan_reply, prompt_text
+from awsomechat.chat.reply import head as reply_head
+from awsomechat.chat.reply import tail as reply_tail
 from awsomechat.chat.rewrite import REWRITE_MAX_TOKENS, history_line, needs_context, rewrite, rewrite_messages
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
 from awsomechat.errors import AwsomeChatError, ModelUnavailableError, ValidationFailedError
@@ -76,6 +79,8 @@ class _State:
     hits: list[SearchHit] = field(default_factory=list)
     verdict: RelevanceVerdict | None = None
     passages: list[PackedPassage] = field(default_factory=list)
+    # An e-mail (profile input_kind "email"): its requests, each retrieved and judged (chat/reply.py).
+    reply: ReplyPlan | None = None
     # Called once, just before the first model call of the turn (the API's generation slot).
     model_slot: Callable[[], None] | None = None
 
@@ -97,6 +102,12 @@ class ChatService:
         self._memory = memory
         self._model = model
         self._gate = gate
+        # E-mails are judged request by request with thresholds calibrated on e-mails
+        # (`awsomechat eval reply-gate`); a judge without tunable thresholds applies as it is.
+        retune = getattr(gate, "with_thresholds", None)
+        self._email_gate: RelevanceJudge = (
+            retune(min_dense=chat.email_min_dense, min_coverage=chat.email_min_coverage) if retune else gate
+        )
         self._chat = chat
         self._llm = llm
         self._profiles = profiles or {}
@@ -174,6 +185,7 @@ class ChatService:
         question = s.request.message
         mode = self._chat.rewrite
         wanted = bool(s.history) and mode != "never" and (mode == "always" or needs_context(question))
+        wanted = wanted and s.profile.input_kind != "email"  # an e-mail stands alone (or quotes)
         history = self._fit_history(self._model(), s.history, question) if wanted else []
         if history:
             self._take_slot(s)
@@ -187,15 +199,27 @@ class ChatService:
 
     def _retrieve(self, s: _State) -> _State:
         t0 = time.perf_counter()
-        req = SearchRequest(
-            text=s.standalone, k=self._chat.retrieve_k, filters=s.request.filters, access=s.request.access
-        )
-        s.hits = self._retriever.search(req).hits
+        if s.profile.input_kind == "email":  # each request of the e-mail retrieved and judged alone
+            s.reply = plan_reply(
+                s.request.message, retriever=self._retriever, gate=self._email_gate,
+                access=s.request.access, filters=s.request.filters, k=self._chat.retrieve_k,
+            )  # fmt: skip
+            s.hits, s.standalone = s.reply.hits(self._chat.max_passages), s.reply.search_text()
+            s.timings["requests"] = len(s.reply.requests)
+            s.timings["handed_off_requests"] = len(s.reply.handed_off)
+        else:
+            req = SearchRequest(
+                text=s.standalone, k=self._chat.retrieve_k, filters=s.request.filters, access=s.request.access
+            )
+            s.hits = self._retriever.search(req).hits
         s.timings["retrieve_s"] = round(time.perf_counter() - t0, 3)
         return s
 
     def _judge(self, s: _State) -> _State:
-        s.verdict = self._gate.judge(s.standalone, s.hits, s.request.access)
+        if s.reply is not None:
+            s.verdict = s.reply.verdict()
+        else:
+            s.verdict = self._gate.judge(s.standalone, s.hits, s.request.access)
         return s
 
     def _pack(self, s: _State) -> _State:
@@ -264,6 +288,12 @@ class ChatService:
         ]
         pieces: list[str] = []
         usage = Usage(0, 0)
+        # An e-mail reply's greeting, hand-off and sign-off are the system's; the model writes the
+        # answer between them (its own greeting is dropped, its sign-off ends the generation).
+        body = BodyFilter() if state.reply is not None else None
+        head = reply_head(state.reply) if state.reply is not None else ""
+        if head:
+            yield TokenEvent(head)
         t_gen = time.perf_counter()
         gen = model.stream(
             messages, max_tokens=self._llm.max_answer_tokens, temperature=self._llm.temperature
@@ -273,10 +303,19 @@ class ChatService:
                 if isinstance(item, Usage):
                     usage = item
                     continue
+                if body is not None:
+                    item = body.feed(item)
+                    if body.done:
+                        break
+                    if not item:
+                        continue
                 if not pieces:
                     state.timings["ttft_s"] = round(time.perf_counter() - t_start, 3)
                 pieces.append(item)
                 yield TokenEvent(item)
+            if body is not None and (rest := body.flush()):
+                pieces.append(rest)
+                yield TokenEvent(rest)
         except AwsomeChatError as exc:
             log.warning("generation failed: %s", exc)
             code = "model_unavailable" if isinstance(exc, ModelUnavailableError) else "model_error"
@@ -289,6 +328,10 @@ class ChatService:
         state.timings["generate_s"] = round(time.perf_counter() - t_gen, 3)
         raw = "".join(pieces).strip()
         raw = attribute_uncited(raw, [(p.citation, p.text) for p in state.passages], self._gate.term_set)
+        if state.reply is not None:
+            tail = reply_tail(state.reply)
+            yield TokenEvent(tail)
+            raw = head + raw + tail
         answer, cited = resolve_citations(raw, sources)
         yield self._store(
             state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start
@@ -296,13 +339,15 @@ class ChatService:
 
     @staticmethod
     def _prompt_question(state: _State) -> str:
-        # An e-mail is answered as written (greeting and names included); a question as rewritten.
+        # An e-mail: its body and the requests to answer; a question as rewritten.
+        if state.reply is not None:
+            return prompt_text(state.reply)
         return state.request.message if state.profile.input_kind == "email" else state.standalone
 
     def _abstain(self, state: _State, t_start: float) -> Iterator[ChatEvent]:
         closest = tuple(citation_for(i, h) for i, h in enumerate(state.hits[:3], start=1))
         yield SourcesEvent(closest, abstained=True)
-        text = state.profile.abstain
+        text = handoff_reply(state.reply) if state.reply is not None else state.profile.abstain
         yield TokenEvent(text)
         if state.verdict is not None:
             state.timings["top_dense"] = round(state.verdict.top_dense, 4)

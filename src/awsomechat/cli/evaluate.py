@@ -222,13 +222,21 @@ def replies_command(
         if corpus is not None:
             _ingest_corpus(c, corpus)
         items = load_emails(dataset)[:limit]
+        report.mkdir(parents=True, exist_ok=True)
+        # One line per reply as it is done: a long run on a busy machine leaves usable results.
+        partial = report / f"replies-{dataset.stem}.partial.jsonl"
+        partial.write_text("", encoding="utf-8")
+
         with make_progress(console) as progress:
             task = progress.add_task("e-mails", total=len(items), current="")
-            results = evaluate_replies(
-                items, c.chat, on_item=lambda r: progress.update(task, advance=1, current=r.item.id)
-            )
+
+            def done(r: Any) -> None:
+                with partial.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(r.__dict__ | {"item": r.item.__dict__}, default=str) + "\n")
+                progress.update(task, advance=1, current=r.item.id)
+
+            results = evaluate_replies(items, c.chat, on_item=done)
         summary = summarise(results)
-        report.mkdir(parents=True, exist_ok=True)
         (report / f"replies-{dataset.stem}.md").write_text(
             markdown_report(dataset.stem, summary, results), encoding="utf-8"
         )

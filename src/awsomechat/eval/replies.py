@@ -22,6 +22,7 @@ from typing import Any
 from awsomechat.chat.service import ChatRequest, ChatService
 from awsomechat.errors import SourceError
 from awsomechat.eval.answers import relevant
+from awsomechat.seams import RelevanceJudge, Retriever
 from awsomechat.types import AccessScope
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -190,3 +191,62 @@ def evaluate_replies(
         if on_item:
             on_item(result)
     return results
+
+
+@dataclass(frozen=True)
+class EmailSignals:
+    """Each request's relevance signals (best cosine similarity, coverage) for one e-mail."""
+
+    item: EmailItem
+    requests: tuple[tuple[str, float, float, bool], ...]  # (request, top_dense, coverage, rules pass)
+
+
+def collect_signals(
+    items: list[EmailItem], retriever: Retriever, gate: RelevanceJudge, k: int
+) -> list[EmailSignals]:
+    """Plan every reply as the chain does; ``gate`` should accept everything (thresholds -1 and 0)
+    so that only the text rules (prices, the sender's account, names no passage has) decide."""
+    from awsomechat.chat.reply import plan_reply
+
+    out = []
+    for item in items:
+        plan = plan_reply(item.email, retriever=retriever, gate=gate, access=AccessScope.public(), k=k)
+        reqs = tuple(
+            (r.request.text, r.verdict.top_dense, r.verdict.coverage, r.verdict.answerable)
+            for r in plan.requests
+        )
+        out.append(EmailSignals(item, reqs))
+    return out
+
+
+def sweep_email_gate(signals: list[EmailSignals]) -> list[dict[str, Any]]:
+    """Threshold pairs ranked by min(answered answerable e-mails, handed-off unanswerable ones);
+    ties broken by the share of answerable e-mails whose every request passes."""
+    pos = [s for s in signals if s.item.kind == "answerable"]
+    part = [s for s in signals if s.item.kind == "partial"]
+    neg = [s for s in signals if s.item.kind == "unanswerable"]
+    rows = []
+    for d in [x / 100 for x in range(10, 71, 2)]:
+        for c in [x / 100 for x in range(0, 101, 5)]:
+
+            def passes(r: tuple[str, float, float, bool], d: float = d, c: float = c) -> bool:
+                return r[3] and r[1] >= d and r[2] >= c
+
+            answered = _mean([any(passes(r) for r in s.requests) for s in pos + part])
+            every = _mean([all(passes(r) for r in s.requests) for s in pos])
+            declined = _mean([not any(passes(r) for r in s.requests) for s in neg])
+            rows.append({"min_dense": d, "min_coverage": c, "answered_answerable": answered,
+                         "every_request_answered": every, "handoff_unanswerable": declined})  # fmt: skip
+
+    def key(r: dict[str, Any]) -> tuple[float, float, float]:
+        return (-min(r["answered_answerable"], r["handoff_unanswerable"]), -r["every_request_answered"],
+                -r["handoff_unanswerable"])  # fmt: skip
+
+    rows.sort(key=key)
+    # Of the equally good pairs, the one nearest the middle of their range: the widest margin.
+    plateau = [r for r in rows if key(r) == key(rows[0])]
+    mid_d = statistics.median(r["min_dense"] for r in plateau)
+    mid_c = statistics.median(r["min_coverage"] for r in plateau)
+    centre = min(plateau, key=lambda r: abs(r["min_dense"] - mid_d) + abs(r["min_coverage"] - mid_c))
+    rows.remove(centre)
+    return [centre, *rows]
