@@ -174,13 +174,15 @@ def test_a_poison_file_fails_alone_with_its_reason(queued: Container) -> None:
         Upload("broken.pdf", b"%PDF-1.4\n" + b"\x00garbage" * 50, "application/pdf"),
         Upload("killer.md", b"# Killer\n\nThis file took its worker down every time.\n", "text/markdown"),
     ]
-    job, _ = runner.submit("admin", uploads, "kb", IngestOptions())
+    job, finished = runner.submit("admin", uploads, "kb", IngestOptions())
     assert c.ingest_queue.counts().get("todo") == 1
+    assert not finished.done()  # ?wait=true waits for a worker
     # as if two workers had died while ingesting killer.md
     with c.database.pool.connection() as conn:
         conn.execute("UPDATE ingest_job_items SET attempts = 2 WHERE job_id = %s AND idx = 2", (job.id,))
 
     assert _executor(c).run(job.id) == "partial"
+    finished.result(timeout=30)  # resolved once the job ended
     done = c.jobs.get(job.id, None)
     by_name = {f.name: f for f in done.files}
     assert by_name["good.md"].status == "added"

@@ -155,6 +155,15 @@ class PgJobStore:
             )
             return [_job(r) for r in cur.fetchall()]
 
+    def ended(self, job_ids: builtins.list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these jobs have ended (or no longer exist)."""
+        with self._db.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM ingest_jobs WHERE id = ANY(%s) AND status IN ('queued', 'running')",
+                (job_ids,),
+            ).fetchall()
+        return set(job_ids) - {r[0] for r in rows}
+
     def set_running(self, job_id: uuid.UUID) -> None:
         with self._db.pool.connection() as conn:
             conn.execute(

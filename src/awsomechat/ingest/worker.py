@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 # Files taken together while none of them is suspected (one embedder batch spans several files).
 GROUP_FILES = 16
+# How long a submitted job's future waits for a worker (the API's ?wait=true gives up at 600 s).
+WATCH_S = 700.0
 # A stalled job is run again at most this often in all: each run charges the file(s) it was on,
 # so per-file attempts bound it first; this is the backstop.
 MAX_JOB_RUNS = 100
@@ -69,6 +71,9 @@ class QueuedJobRunner:
         self._queue = queue
         self._poll_s = poll_s
         self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting: dict[uuid.UUID, tuple[Future[None], float]] = {}
+        self._watcher: threading.Thread | None = None
 
     def submit(
         self, user_id: str, uploads: list[Upload], collection: str, options: IngestOptions
@@ -80,13 +85,14 @@ class QueuedJobRunner:
             )
             for u in uploads
         ]
-        job = self.enqueue(
-            user_id,
-            items,
-            {"collection": collection, "attributes": options.attributes, "groups": list(options.groups)},
-        )
+        meta = {"collection": collection, "attributes": options.attributes, "groups": list(options.groups)}
+        job = self.enqueue(user_id, items, meta)
         future: Future[None] = Future()
-        threading.Thread(target=self._watch, args=(job.id, future), name="job-watch", daemon=True).start()
+        with self._lock:
+            self._waiting[job.id] = (future, time.monotonic() + WATCH_S)
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch, name="job-watch", daemon=True)
+                self._watcher.start()
         return job, future
 
     def enqueue(self, user_id: str, items: list[SourceItem], options: dict[str, Any]) -> IngestJob:
@@ -99,17 +105,28 @@ class QueuedJobRunner:
             raise AwsomeChatError("could not queue the ingestion job", hint="try again shortly") from exc
         return job
 
-    def _watch(self, job_id: uuid.UUID, future: Future[None]) -> None:
-        deadline = time.monotonic() + 3600
-        try:
-            while not self._closing.is_set() and time.monotonic() < deadline:
-                if self._jobs.get(job_id, None).status in FINAL_STATES:
-                    break
-                self._closing.wait(self._poll_s)
-        except Exception as exc:  # the database went away: the caller reads the job again anyway
-            log.debug("stopped watching job %s: %s", job_id, exc)
-        finally:
-            future.set_result(None)
+    def _watch(self) -> None:
+        """One thread resolves every submitted job's future when a worker has ended the job."""
+        while not self._closing.wait(self._poll_s):
+            with self._lock:
+                waiting = dict(self._waiting)
+            if not waiting:
+                continue
+            now = time.monotonic()
+            try:
+                done = self._jobs.ended(list(waiting))
+            except Exception as exc:  # the database is away for a moment: look again next round
+                log.debug("could not read job states: %s", exc)
+                done = set()
+            for job_id, (future, deadline) in waiting.items():
+                if job_id in done or now > deadline:
+                    with self._lock:
+                        self._waiting.pop(job_id, None)
+                    future.set_result(None)
+        with self._lock:
+            for future, _ in self._waiting.values():
+                future.set_result(None)
+            self._waiting.clear()
 
     def close(self, timeout: float | None = None) -> None:
         """Nothing runs here: queued jobs stay queued for the workers."""
