@@ -395,6 +395,13 @@ def test_langchain_amazon_kendra_retriever(server: LiveServer, keys: dict[str, s
     gated = make(keys["alice"], min_score_confidence=0.5)
     assert gated.invoke(UNANSWERABLE_Q) == []
     assert gated.invoke(LAMBDA_Q)[0].metadata["source"] == LAMBDA_URI
+    # Its Query fallback (used when Retrieve finds nothing) reads our Query results too.
+    from langchain_aws.retrievers.kendra import QueryResult
+
+    raw = kendra(server.url, keys["alice"]).query(IndexId=INDEX_ID_36, QueryText=LAMBDA_Q)
+    doc = QueryResult.model_validate(raw).ResultItems[0].to_doc()
+    assert doc.metadata["source"] == LAMBDA_URI and "50 MB" in doc.page_content
+    assert doc.metadata["document_attributes"]["service"] == "aws"
 
 
 # ------------------------------------------------------- local mode, database down
