@@ -224,6 +224,26 @@ def test_multi_turn_messages_use_the_history(client: OpenAI) -> None:
     assert r.usage.prompt_tokens > alone.usage.prompt_tokens
 
 
+def test_a_pronoun_follow_up_takes_the_subject_without_a_model_call(client: OpenAI) -> None:
+    """The same follow-up handling as native sessions: "it" becomes the conversation's subject
+    (chat.rewrite_method topic+model), and no rewrite call is made for it."""
+    messages: Any = [
+        {"role": "user", "content": LAMBDA_Q},
+        {"role": "assistant", "content": "It is 50 MB zipped and 250 MB unzipped [1]."},
+        {"role": "user", "content": "How large can its container images be?"},
+    ]
+    r = client.chat.completions.create(model="awsomechat", messages=messages)
+    _, ext = extension(r)
+    assert ext["rewritten"] is True
+    assert ext["standalone_question"] == "How large can AWS Lambda's container images be?"
+    alone = client.chat.completions.create(
+        model="awsomechat", messages=[{"role": "user", "content": ext["standalone_question"]}]
+    )
+    # Same prompt as asking the standalone question directly: no extra model call was made.
+    assert r.usage is not None and alone.usage is not None
+    assert r.usage.prompt_tokens == alone.usage.prompt_tokens
+
+
 def test_content_parts_and_email_profile(client: OpenAI) -> None:
     r = client.chat.completions.create(
         model="awsomechat-email_reply",
