@@ -88,6 +88,9 @@ class Request:
 
     text: str
     query: str
+    # The earlier question this one takes its subject from ("how do we switch it on?"), if any:
+    # what that question names must be in the documents for this one too.
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,12 +219,13 @@ def extract_requests(body: str, *, max_requests: int = 4) -> tuple[Request, ...]
     previous = ""
     for i, q in found[:max_requests]:
         context = _context_before(sentences, i, asked)
-        query = q
+        query, subject = q, ""
         if context:
             query = f"{context} {q}"
         elif previous and (len(re.findall(r"\w+", q)) < 6 or _DEICTIC.search(q) or not _names_something(q)):
-            query = f"{previous} {q}"  # "And how do I turn it on?": the earlier question names "it"
-        requests.append(Request(q, query))
+            # "And how do I turn it on?": the earlier question names "it"
+            query, subject = f"{previous} {q}", previous
+        requests.append(Request(q, query, subject))
         previous = q
     return tuple(requests)
 

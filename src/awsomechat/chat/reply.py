@@ -200,7 +200,7 @@ def unsupported(request: Request, hits: Sequence[SearchHit], terms: Callable[[st
     present: set[str] = set()
     for h in hits:
         present |= terms(h.text)
-    for run in _name_runs(text):
+    for run in _name_runs(text) + (_name_runs(request.subject) if request.subject else []):
         phrase = " ".join(run).lower()
         if len(run) > 1 and not any(phrase in p for p in passages):
             return f"no passage names {' '.join(run)!r}"
