@@ -78,8 +78,9 @@ class RelevanceGate:
         """IDF of each query term among the passages ``scope`` may read; judging and trimming share
         one database round trip per question."""
         key = (question, scope)
-        if self._idf_cache is not None and self._idf_cache[0] == key:
-            return self._idf_cache[1]
+        cached = self._idf_cache  # read once: the judge is shared by the threads of concurrent turns
+        if cached is not None and cached[0] == key:
+            return cached[1]
         terms = list(self._analyzer.query_terms(question))
         n, df = self._queries.term_stats(terms, scope) if terms else (1, {})
         n = max(n, 1)

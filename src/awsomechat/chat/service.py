@@ -39,7 +39,14 @@ from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
 from awsomechat.chat.reply import BodyFilter, ReplyPlan, handoff_reply, plan_reply, prompt_text
 from awsomechat.chat.reply import head as reply_head
 from awsomechat.chat.reply import tail as reply_tail
-from awsomechat.chat.rewrite import REWRITE_MAX_TOKENS, history_line, needs_context, rewrite, rewrite_messages
+from awsomechat.chat.rewrite import (
+    REWRITE_MAX_TOKENS,
+    history_line,
+    make_standalone,
+    needs_context,
+    rewrite,
+    rewrite_messages,
+)
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
 from awsomechat.errors import AwsomeChatError, ModelUnavailableError, ValidationFailedError
 from awsomechat.seams import ChatModel, ConversationStore, RelevanceJudge, Retriever
@@ -183,9 +190,19 @@ class ChatService:
     def _standalone(self, s: _State) -> _State:
         t0 = time.perf_counter()
         question = s.request.message
-        mode = self._chat.rewrite
-        wanted = bool(s.history) and mode != "never" and (mode == "always" or needs_context(question))
+        mode, method = self._chat.rewrite, self._chat.rewrite_method
+        earlier = [t.standalone_question for t in s.history]
+        wanted = (
+            bool(s.history) and mode != "never" and (mode == "always" or needs_context(question, earlier))
+        )
         wanted = wanted and s.profile.input_kind != "email"  # an e-mail stands alone (or quotes)
+        if wanted and method != "model":  # the conversation's subject first: no model call
+            quick = make_standalone(None, s.history, question, method)
+            if quick.method == "topic" or method == "topic":
+                s.standalone = quick.text if quick.method == "topic" else s.profile.search_text(question)
+                s.rewritten = quick.method == "topic"
+                s.timings["rewrite_s"] = round(time.perf_counter() - t0, 3)
+                return s
         history = self._fit_history(self._model(), s.history, question) if wanted else []
         if history:
             self._take_slot(s)

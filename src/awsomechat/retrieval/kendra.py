@@ -89,8 +89,11 @@ class KendraRetriever:
         if not self._use_query:
             try:
                 items = self._retrieve(params, request)
-            except _RetrieveUnavailable:
-                self._use_query = True
+            except _RetrieveUnavailable as exc:
+                # An endpoint without Retrieve: Query from now on. Access denied (a policy that
+                # allows only kendra:Query, or bad credentials): Query this time, whose answer
+                # then says which it is.
+                self._use_query = exc.code != "AccessDeniedException"
         if not items:
             items = self._query(params, request)
         hits = items[skip : skip + request.k]
@@ -193,7 +196,9 @@ class KendraRetriever:
 
 
 class _RetrieveUnavailable(Exception):
-    pass
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def _answer_text(item: Mapping[str, Any]) -> str:
