@@ -55,17 +55,26 @@ def admin(server: LiveServer) -> Iterator[AwsomeChatClient]:
         yield c
 
 
-def test_importing_the_client_imports_nothing_of_the_server() -> None:
-    code = (
-        "import sys, json; import awsomechat.client; from awsomechat.client import AwsomeChatClient;"
-        "print(json.dumps(sorted(sys.modules)))"
-    )
+@pytest.mark.parametrize("module", ["awsomechat.client", "awsomechat.integrations.langchain"])
+def test_importing_the_client_imports_nothing_of_the_server(module: str) -> None:
+    code = f"import sys, json; import {module}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     modules = set(json.loads(out))
-    heavy = {"torch", "llama_cpp", "fastapi", "starlette", "uvicorn", "psycopg", "sentence_transformers"}
+    heavy = {
+        "torch",
+        "llama_cpp",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "psycopg",
+        "sentence_transformers",
+        "mcp",
+    }
     assert not heavy & modules, heavy & modules
     ours = {m for m in modules if m.startswith("awsomechat.")}
-    assert ours and all(m.startswith("awsomechat.client") for m in ours), ours
+    assert module in ours and all(
+        m.startswith(("awsomechat.client", "awsomechat.integrations")) for m in ours
+    ), ours
     assert "httpx" in modules  # the control: the check sees what was imported
 
 

@@ -151,6 +151,7 @@ class AsyncAwsomeChatClient:
             if time.monotonic() > deadline:
                 raise JobFailedError(f"ingestion job {job.id} still {job.status} after {wait_timeout_s} s")
             await asyncio.sleep(poll_s)
+            poll_s = min(5.0, poll_s * 1.5)  # a long job is not polled into the key's rate limit
             job = await self.job(job.id)
         return job
 

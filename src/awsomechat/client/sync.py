@@ -152,7 +152,8 @@ class AwsomeChatClient:
         poll_s: float = 0.5,
     ) -> Job:
         """Upload files for ingestion (an administrator's key). With ``wait`` (the default) the job is
-        polled until it has finished; the returned :class:`Job` has per-file status and errors.
+        polled (from every ``poll_s``, growing to every 5 s) until it has finished; the returned
+        :class:`Job` has per-file status and errors.
         Raises :class:`JobFailedError` when it has not finished within ``wait_timeout_s``."""
         job = self._run(_core.upload_call(_core.upload_items(files), attributes, groups, collection))
         if not wait:
@@ -162,6 +163,7 @@ class AwsomeChatClient:
             if time.monotonic() > deadline:
                 raise JobFailedError(f"ingestion job {job.id} still {job.status} after {wait_timeout_s} s")
             time.sleep(poll_s)
+            poll_s = min(5.0, poll_s * 1.5)  # a long job is not polled into the key's rate limit
             job = self.job(job.id)
         return job
 

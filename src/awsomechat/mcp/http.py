@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from awsomechat.api import security
 from awsomechat.api.context import ApiContext
 from awsomechat.api.problems import ApiProblem, problem_response, store_unavailable
 from awsomechat.client import NO_RETRY, AsyncAwsomeChatClient
@@ -83,11 +84,21 @@ class McpEndpoint:
         if self._ctx.database_recently_failed():
             return store_unavailable(self._ctx.settings.api.retry_after_s)
         try:
-            # Validity only: the rate limit counts the tool calls themselves (the REST requests).
-            await run_in_threadpool(self._ctx.container.keys.authenticate, key.strip())
+            # Validity only (rate_limit 0): the rate limit counts the tool calls themselves, the REST
+            # requests they make. The same credentials as the REST API: API keys, and the identity
+            # provider's access tokens when single sign-on is on (security.current_principal).
+            await run_in_threadpool(self._authenticate, key.strip())
         except AuthenticationError as exc:
             return ApiProblem(401, exc.message)
+        except ApiProblem as problem:  # the identity provider is unreachable (503)
+            return problem
         return None
+
+    def _authenticate(self, credential: str) -> None:
+        if self._ctx.settings.auth.oidc.enabled and security._is_jwt(credential):
+            security._token_principal(self._ctx, credential, 0)
+        else:
+            self._ctx.container.keys.authenticate(credential)
 
     @contextlib.asynccontextmanager
     async def _client_for(self, ctx: Context) -> AsyncIterator[AsyncAwsomeChatClient]:
