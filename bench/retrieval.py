@@ -250,6 +250,7 @@ class _ExplainPool:
 class _ExplainDatabase:
     def __init__(self, container: Container, plans: list[str]) -> None:
         self.pool = _ExplainPool(container.database.pool, plans)
+        self.read_pool = self.pool  # SearchQueries reads through the read pool (database.read_url)
 
 
 def explain(
