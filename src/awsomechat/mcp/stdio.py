@@ -2,7 +2,7 @@
 
 The process is a client of a running AWSomeChat service (``--url``, ``--api-key``), not a
 second copy of it: the service already holds the model, the answer queue and the store, so an
-assistant's MCP process starts in well under a second, needs no torch or llama.cpp, holds no
+assistant's MCP process starts in about two seconds, needs no torch or llama.cpp, holds no
 1.4 GB model, and cannot read more than its key may (access is checked by the service, as for
 every other client). One service serves the web UI, the REST API and any number of assistants.
 """
