@@ -9,6 +9,7 @@ conversations, keys, index metadata, the document being replaced), stays on ``po
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,18 @@ class Database:
         return self._read_pool or self.pool
 
     def _check_replica(self, read_url: str, timeout_s: float) -> None:
-        """The replica answers and has the pgvector schema (it replays the primary's migrations)."""
+        """The replica answers and has the schema. It replays the migrations just applied on the
+        primary a moment later, so a missing schema is waited for up to ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
         try:
-            with psycopg.connect(read_url, connect_timeout=max(1, int(timeout_s))) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery(), to_regclass('chunks') IS NOT NULL").fetchone()
+            with psycopg.connect(read_url, connect_timeout=max(1, int(timeout_s)), autocommit=True) as conn:
+                while True:
+                    row = conn.execute(
+                        "SELECT pg_is_in_recovery(), to_regclass('chunks') IS NOT NULL"
+                    ).fetchone()
+                    if (row and row[1]) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
         except psycopg.OperationalError as exc:
             raise StoreError(
                 f"cannot connect to the read replica at {describe_url(read_url)}: {str(exc).strip()}",
