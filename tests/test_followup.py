@@ -79,3 +79,13 @@ def test_cast_held_out_half_topic_beats_as_asked() -> None:
     assert held["token_f1_where_needed"]["topic"] >= held["token_f1_where_needed"]["asked"] + 0.10, held
     assert held["needs_context_recall"] >= 0.85, held
     assert r["token_f1"]["topic"] > r["token_f1"]["asked"]  # standalone turns are not damaged overall
+
+
+def test_search_text_adds_the_previous_questions_terms() -> None:
+    from awsomechat.chat.followup import with_history_terms
+
+    earlier = ["What limits does the Amazon Kendra Developer Edition have?"]
+    assert with_history_terms("And the Enterprise Edition?", earlier) == (
+        "And the Enterprise Edition? limits Amazon Kendra Developer"
+    )
+    assert with_history_terms("Is it free?", []) == "Is it free?"

@@ -317,7 +317,7 @@ class ChatSettings(BaseModel):
         default="auto", description="auto: rewrite follow-ups only when they lean on the conversation"
     )
     rewrite_method: Literal["topic", "model", "topic+model"] = Field(
-        default="topic+model",
+        default="topic",
         description="topic: put the conversation's subject in (no model call); model: the chat model"
         " rewrites; topic+model: the subject for a pronoun, else the model (eval conversations)",
     )

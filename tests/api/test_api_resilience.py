@@ -33,9 +33,9 @@ def test_a_session_continues_on_another_server_process(server: LiveServer) -> No
             timeout=120,
         )
         assert second.status_code == 200, second.text
-        # The second process loaded turn 1 from the shared store and rewrote the follow-up with it.
-        assert second.json()["standalone_question"] != "And what is it for container images?"
-        assert second.json()["timings"]["rewrite_s"] > 0
+        # The second process loaded turn 1 from the shared store and rewrote the follow-up with it
+        # (the conversation's subject in place of "it").
+        assert second.json()["standalone_question"] == "And what is AWS Lambda for container images?"
         turns = httpx.get(f"{other_url}/v1/sessions/{sid}/messages", headers=headers).json()["messages"]
         assert [t["question"] for t in turns] == [LAMBDA_Q, "And what is it for container images?"]
     finally:

@@ -219,14 +219,13 @@ def test_multi_turn_messages_use_the_history(client: OpenAI) -> None:
     alone = client.chat.completions.create(model="awsomechat", messages=history[-1:])
     _, ext_alone = extension(alone)
     assert ext_alone["rewritten"] is False and ext_alone["standalone_question"] == follow_up
-    # The rewrite is one more model call, counted in the usage.
-    assert r.usage is not None and alone.usage is not None
-    assert r.usage.prompt_tokens > alone.usage.prompt_tokens
+    # The conversation's subject was carried in (chat.rewrite_method = topic: no model call).
+    assert "AWS Lambda" in ext["standalone_question"]
 
 
 def test_a_pronoun_follow_up_takes_the_subject_without_a_model_call(client: OpenAI) -> None:
-    """The same follow-up handling as native sessions: "it" becomes the conversation's subject
-    (chat.rewrite_method topic+model), and no rewrite call is made for it."""
+    """The same follow-up handling as native sessions: "it" becomes the conversation's subject,
+    and no rewrite call is made for it."""
     messages: Any = [
         {"role": "user", "content": LAMBDA_Q},
         {"role": "assistant", "content": "It is 50 MB zipped and 250 MB unzipped [1]."},
@@ -239,9 +238,10 @@ def test_a_pronoun_follow_up_takes_the_subject_without_a_model_call(client: Open
     alone = client.chat.completions.create(
         model="awsomechat", messages=[{"role": "user", "content": ext["standalone_question"]}]
     )
-    # Same prompt as asking the standalone question directly: no extra model call was made.
+    # About the same prompt as asking the standalone question directly (the same two public pages
+    # are found): no rewrite call, whose prompt alone is several hundred tokens, was made.
     assert r.usage is not None and alone.usage is not None
-    assert r.usage.prompt_tokens == alone.usage.prompt_tokens
+    assert abs(r.usage.prompt_tokens - alone.usage.prompt_tokens) < 100
 
 
 def test_content_parts_and_email_profile(client: OpenAI) -> None:

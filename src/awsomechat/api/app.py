@@ -95,13 +95,13 @@ def create_app(settings: Settings | None = None, *, container: Container | None 
     app.state.ctx = ctx
     install_handlers(app, api.retry_after_s)
     app.include_router(system.router)
-    errors = documented_errors(401, 403, 404, 422, 429, 503)
     app.include_router(auth.router)  # web UI sign-in with single sign-on, session, sign-out
+    errors = documented_errors(401, 403, 404, 422, 429, 503)
     for module in (chat, openai_compat, query, documents, sessions):
         app.include_router(module.router, responses=errors)
+    app.include_router(kendra_route.router)  # Amazon Kendra's JSON 1.1 protocol, SigV4 (docs/kendra.md)
     if mcp is not None:
         mcp.install(app)  # MCP over Streamable HTTP at /mcp, the same bearer keys (docs/integrations.md)
-    app.include_router(kendra_route.router)  # Amazon Kendra's JSON 1.1 protocol, SigV4 (docs/kendra.md)
     if api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

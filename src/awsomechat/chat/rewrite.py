@@ -15,7 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from awsomechat.chat.followup import carry_topic, is_fragment_or_anaphoric, leans_on_history
+from awsomechat.chat.followup import (
+    carry_topic,
+    is_fragment_or_anaphoric,
+    leans_on_history,
+    with_history_terms,
+)
 from awsomechat.chat.prompts import REWRITE_SYSTEM
 from awsomechat.chat.types import Message, Turn, Usage
 from awsomechat.seams import ChatModel
@@ -105,6 +110,7 @@ class Standalone:
     method: Literal["asked", "topic", "model"]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    search_text: str = ""  # what retrieval searches: the text plus the previous question's terms
 
 
 def make_standalone(
@@ -115,10 +121,10 @@ def make_standalone(
     if method in ("topic", "topic+model"):
         filled = carry_topic(question, earlier, append=method == "topic")
         if filled is not None:
-            return Standalone(filled, "topic")
+            return Standalone(filled, "topic", search_text=with_history_terms(filled, earlier))
         if method == "topic" or model is None:
-            return Standalone(question, "asked")
+            return Standalone(question, "asked", search_text=with_history_terms(question, earlier))
     if model is None:
-        return Standalone(question, "asked")
+        return Standalone(question, "asked", search_text=with_history_terms(question, earlier))
     text, p, c = rewrite(model, history, question)
-    return Standalone(text, "model", p, c)
+    return Standalone(text, "model", p, c, search_text=with_history_terms(text, earlier))

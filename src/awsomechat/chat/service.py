@@ -35,6 +35,7 @@ from awsomechat.chat.events import (
     StandaloneQuestionEvent,
     TokenEvent,
 )
+from awsomechat.chat.followup import with_history_terms
 from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
 from awsomechat.chat.reply import BodyFilter, ReplyPlan, handoff_reply, plan_reply, prompt_text
 from awsomechat.chat.reply import head as reply_head
@@ -81,6 +82,7 @@ class _State:
     history: list[Turn]
     timings: dict[str, float]
     standalone: str = ""
+    search_text: str = ""  # a follow-up's standalone question plus the previous question's terms
     rewritten: bool = False
     usage: list[Usage] = field(default_factory=list)
     hits: list[SearchHit] = field(default_factory=list)
@@ -201,6 +203,7 @@ class ChatService:
             if quick.method == "topic" or method == "topic":
                 s.standalone = quick.text if quick.method == "topic" else s.profile.search_text(question)
                 s.rewritten = quick.method == "topic"
+                s.search_text = with_history_terms(s.standalone, earlier)
                 s.timings["rewrite_s"] = round(time.perf_counter() - t0, 3)
                 return s
         history = self._fit_history(self._model(), s.history, question) if wanted else []
@@ -209,6 +212,7 @@ class ChatService:
             text, p, c = rewrite(self._model(), history, question)
             s.usage.append(Usage(p, c))
             s.standalone, s.rewritten = text, text != question
+            s.search_text = with_history_terms(text, earlier)
         else:
             s.standalone = s.profile.search_text(question)
         s.timings["rewrite_s"] = round(time.perf_counter() - t0, 3)
@@ -226,7 +230,10 @@ class ChatService:
             s.timings["handed_off_requests"] = len(s.reply.handed_off)
         else:
             req = SearchRequest(
-                text=s.standalone, k=self._chat.retrieve_k, filters=s.request.filters, access=s.request.access
+                text=s.search_text or s.standalone,
+                k=self._chat.retrieve_k,
+                filters=s.request.filters,
+                access=s.request.access,
             )
             s.hits = self._retriever.search(req).hits
         s.timings["retrieve_s"] = round(time.perf_counter() - t0, 3)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from awsomechat.chat.rewrite import make_standalone, needs_context
+from awsomechat.chat.rewrite import Standalone, make_standalone, needs_context
 from awsomechat.chat.types import Turn
 from awsomechat.eval.answers import relevant, token_f1
 from awsomechat.seams import ChatModel, Retriever
@@ -124,7 +124,7 @@ def evaluate_conversations(
         figures = (halves["all"], halves["dev" if index % 2 == 0 else "held_out"])
         for i, turn in enumerate(turns[1:], start=1):
             history = _history(turns[:i])
-            texts, seconds, calls = _strategies(model, history, turn)
+            texts, searches, seconds, calls = _strategies(model, history, turn)
             predicted = needs_context(turn.question, [t.standalone_question for t in history])
             for fig in figures:
                 fig.decisions.append((predicted, turn.needs_context))
@@ -136,7 +136,7 @@ def evaluate_conversations(
                     if turn.needs_context:
                         fig.f1_needed[name].append(fig.f1[name][-1])
             if retriever is not None and turn.doc_ids:
-                hits = {name: _hit(retriever, text, turn.doc_ids) for name, text in texts.items()}
+                hits = {name: _hit(retriever, text, turn.doc_ids) for name, text in searches.items()}
                 for fig in figures:
                     for name, hit in hits.items():
                         fig.hit[name].append(hit)
@@ -149,34 +149,38 @@ def evaluate_conversations(
 
 def _strategies(
     model: ChatModel | None, history: list[Turn], turn: ConvTurn
-) -> tuple[dict[str, str], dict[str, float], dict[str, int]]:
-    """(text per strategy, seconds per strategy, model calls made) for one follow-up."""
+) -> tuple[dict[str, str], dict[str, str], dict[str, float], dict[str, int]]:
+    """(text per strategy, search text per strategy, seconds, model calls) for one follow-up. The
+    text is what the user would see as the standalone question (scored by token F1); the search
+    text adds the previous question's terms (scored by recall@5)."""
     texts = {"asked": turn.question, "human": turn.rewrite}
+    searches = dict(texts)
     seconds: dict[str, float] = {}
     calls: dict[str, int] = {}
     flagged = needs_context(turn.question, [t.standalone_question for t in history])
     methods = ("topic", "model", "topic+model") if model is not None else ("topic",)
-    model_text: tuple[str, float] | None = None
+    model_result: tuple[Standalone, float] | None = None
     for method in methods:
         if not flagged:
-            texts[method] = turn.question
+            texts[method] = searches[method] = turn.question
             continue
         t0 = time.perf_counter()
-        if method == "topic+model" and model_text is not None:
+        result = (
+            make_standalone(None, history, turn.question, "topic+model") if method == "topic+model" else None
+        )
+        if result is not None and result.method == "asked" and model_result is not None:
             # The model's rewrite is the same call as the "model" strategy's: reuse it (and its time).
-            result = make_standalone(None, history, turn.question, "topic+model")
-            if result.method == "asked":
-                texts[method], seconds[method] = model_text
-                calls[method] = 1
-                continue
-        else:
-            result = make_standalone(model, history, turn.question, method)  # type: ignore[arg-type]
-        texts[method] = result.text
-        seconds[method] = time.perf_counter() - t0
-        if result.method == "model":
+            result, seconds[method] = model_result
             calls[method] = 1
-            model_text = (result.text, seconds[method])
-    return texts, seconds, calls
+        else:
+            if result is None or result.method == "asked":
+                result = make_standalone(model, history, turn.question, method)  # type: ignore[arg-type]
+            seconds[method] = time.perf_counter() - t0
+            if result.method == "model":
+                calls[method] = 1
+                model_result = (result, seconds[method])
+        texts[method], searches[method] = result.text, result.search_text or result.text
+    return texts, searches, seconds, calls
 
 
 def _mean(values: list[bool] | list[float]) -> float:
