@@ -32,7 +32,9 @@ HUGE = LAMBDA_Q + " " + "🙂" * (8000 - len(LAMBDA_Q) - 1)
 
 @pytest.fixture(scope="module")
 def server(data_dir: Path, embedder: Embedder) -> Iterator[LiveServer]:
-    with live_server(data_dir, embedder, ARTIFACTS / "logs", setup=seed) as s:
+    # The model rewrites follow-ups here (not the default topic method): its prompt is what must fit.
+    env = {"AWSOMECHAT_CHAT__REWRITE_METHOD": "model"}
+    with live_server(data_dir, embedder, ARTIFACTS / "logs", setup=seed, env=env) as s:
         yield s
 
 
