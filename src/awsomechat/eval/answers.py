@@ -16,6 +16,7 @@ from typing import Any
 
 from awsomechat.chat.service import ChatRequest, ChatService
 from awsomechat.errors import SourceError
+from awsomechat.eval.metrics import mean
 from awsomechat.seams import Retriever
 from awsomechat.text.analyzer import STOP_WORDS
 from awsomechat.types import AccessScope, SearchRequest
@@ -112,20 +113,16 @@ def summarise(results: list[QAResult]) -> dict[str, Any]:
     cited = [relevant(u, r.item.doc_ids) for r in answered for u in r.cited_docs]
     return {
         "n": len(results),
-        "recall@5": _mean(recall5),
-        "token_recall": _mean([token_recall(r.item.answer or "", r.answer) for r in answered]),
-        "citation_precision": _mean(cited),
-        "answered_answerable": _mean([not r.abstained for r in answerable]),
-        "abstained_unanswerable": _mean([r.abstained for r in unanswerable]),
+        "recall@5": mean(recall5),
+        "token_recall": mean([token_recall(r.item.answer or "", r.answer) for r in answered]),
+        "citation_precision": mean(cited),
+        "answered_answerable": mean([not r.abstained for r in answerable]),
+        "abstained_unanswerable": mean([r.abstained for r in unanswerable]),
         "p50_seconds": round(statistics.median([r.seconds for r in results]), 2) if results else 0.0,
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
-        "answers_with_citations": _mean([bool(r.cited_docs) for r in answered]),
+        "answers_with_citations": mean([bool(r.cited_docs) for r in answered]),
     }
-
-
-def _mean(values: list[bool] | list[float]) -> float:
-    return round(sum(values) / len(values), 4) if values else 0.0
 
 
 def markdown_report(dataset: str, summary: dict[str, Any], results: list[QAResult]) -> str:

@@ -31,6 +31,7 @@ from typing import Any
 from awsomechat.chat.rewrite import Standalone, make_standalone, needs_context
 from awsomechat.chat.types import Turn
 from awsomechat.eval.answers import relevant, token_f1
+from awsomechat.eval.metrics import mean
 from awsomechat.seams import ChatModel, Retriever
 from awsomechat.types import AccessScope, SearchRequest
 
@@ -91,11 +92,11 @@ class _Figures:
         fn = sum(h and not p for p, h in self.decisions)
         n = len(self.decisions)
         out: dict[str, Any] = {"follow_ups": n, "needed": sum(h for _, h in self.decisions)}
-        out["token_f1"] = {s: _mean(v) for s, v in self.f1.items() if v}
-        out["token_f1_where_needed"] = {s: _mean(v) for s, v in self.f1_needed.items() if v}
+        out["token_f1"] = {s: mean(v) for s, v in self.f1.items() if v}
+        out["token_f1_where_needed"] = {s: mean(v) for s, v in self.f1_needed.items() if v}
         if any(self.hit.values()):
-            out["recall@5"] = {s: _mean(v) for s, v in self.hit.items() if v}
-        out["seconds_per_turn"] = {s: _mean(v) for s, v in self.seconds.items() if v}
+            out["recall@5"] = {s: mean(v) for s, v in self.hit.items() if v}
+        out["seconds_per_turn"] = {s: mean(v) for s, v in self.seconds.items() if v}
         out["needs_context_precision"] = round(tp / (tp + fp), 4) if tp + fp else 0.0
         out["needs_context_recall"] = round(tp / (tp + fn), 4) if tp + fn else 0.0
         out["model_calls_per_turn"] = {
@@ -181,7 +182,3 @@ def _strategies(
                 model_result = (result, seconds[method])
         texts[method], searches[method] = result.text, result.search_text or result.text
     return texts, searches, seconds, calls
-
-
-def _mean(values: list[bool] | list[float]) -> float:
-    return round(sum(values) / len(values), 4) if values else 0.0

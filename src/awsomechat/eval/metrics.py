@@ -42,3 +42,8 @@ def evaluate_run(
         "recall@100": round(sum(recall_at(run[q], qrels[q], 100) for q in judged) / n, 4),
         "mrr@10": round(sum(mrr_at(run[q], qrels[q], 10) for q in judged) / n, 4),
     }
+
+
+def mean(values: Sequence[bool] | Sequence[float]) -> float:
+    """The mean rounded to 4 places (0.0 for no values): every figure the evaluations report."""
+    return round(sum(values) / len(values), 4) if values else 0.0

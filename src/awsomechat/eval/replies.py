@@ -22,6 +22,7 @@ from typing import Any
 from awsomechat.chat.service import ChatRequest, ChatService
 from awsomechat.errors import SourceError
 from awsomechat.eval.answers import relevant
+from awsomechat.eval.metrics import mean
 from awsomechat.seams import RelevanceJudge, Retriever
 from awsomechat.types import AccessScope
 
@@ -145,23 +146,19 @@ def summarise(results: list[ReplyResult]) -> dict[str, Any]:
     seconds = [r.seconds for r in results]
     return {
         "n": len(results),
-        "answered_answerable": _mean([not r.abstained for r in answerable]),
-        "all_facts": _mean([r.all_facts for r in answerable]),
-        "fact_recall": _mean([x for r in answerable for x in r.facts_found]),
-        "handoff_unanswerable": _mean([r.abstained for r in unanswerable]),
-        "handoff_partial": _mean([r.handed_off for r in partial]),
-        "citation_precision": _mean(cited),
-        "replies_with_citations": _mean([bool(r.cited_docs) for r in answered]),
+        "answered_answerable": mean([not r.abstained for r in answerable]),
+        "all_facts": mean([r.all_facts for r in answerable]),
+        "fact_recall": mean([x for r in answerable for x in r.facts_found]),
+        "handoff_unanswerable": mean([r.abstained for r in unanswerable]),
+        "handoff_partial": mean([r.handed_off for r in partial]),
+        "citation_precision": mean(cited),
+        "replies_with_citations": mean([bool(r.cited_docs) for r in answered]),
         "seconds_per_reply": round(statistics.fmean(seconds), 2) if seconds else 0.0,
         "p50_seconds": round(statistics.median(seconds), 2) if seconds else 0.0,
         "answerable": len(answerable),
         "partial": len(partial),
         "unanswerable": len(unanswerable),
     }
-
-
-def _mean(values: list[bool]) -> float:
-    return round(sum(values) / len(values), 4) if values else 0.0
 
 
 def markdown_report(dataset: str, summary: dict[str, Any], results: list[ReplyResult]) -> str:
@@ -232,9 +229,9 @@ def sweep_email_gate(signals: list[EmailSignals]) -> list[dict[str, Any]]:
             def passes(r: tuple[str, float, float, bool], d: float = d, c: float = c) -> bool:
                 return r[3] and r[1] >= d and r[2] >= c
 
-            answered = _mean([any(passes(r) for r in s.requests) for s in pos + part])
-            every = _mean([all(passes(r) for r in s.requests) for s in pos])
-            declined = _mean([not any(passes(r) for r in s.requests) for s in neg])
+            answered = mean([any(passes(r) for r in s.requests) for s in pos + part])
+            every = mean([all(passes(r) for r in s.requests) for s in pos])
+            declined = mean([not any(passes(r) for r in s.requests) for s in neg])
             rows.append({"min_dense": d, "min_coverage": c, "answered_answerable": answered,
                          "every_request_answered": every, "handoff_unanswerable": declined})  # fmt: skip
 

@@ -79,8 +79,6 @@ class KendraRetriever:
             raise ValidationFailedError(
                 "mode", f"Kendra ranks by itself; mode {request.mode!r} needs the hybrid retriever"
             )
-        if request.offset + request.k > KENDRA_MAX_PAGE * 100:
-            raise ValidationFailedError("offset", "Kendra returns at most 100 pages of results")
         t0 = time.perf_counter()
         params = self._params(request)
         page_size, page_number, skip = _page(request.offset, request.k)
@@ -159,13 +157,11 @@ class KendraRetriever:
                 for h in excerpt_obj.get("Highlights") or ()
                 if 0 <= int(h["BeginOffset"]) < int(h["EndOffset"]) <= len(text)
             )
+            excerpt = text
             if text != excerpt_obj.get("Text"):  # an FAQ answer: highlight it ourselves
-                text_ex, highlights = make_excerpt(
-                    text, self._analyzer.query_terms(request.text), self._analyzer, self._excerpt_chars
-                )
-                hits.append(self._hit(item, i, title, text, text_ex, highlights))
-            else:
-                hits.append(self._hit(item, i, title, text, text, highlights))
+                terms = self._analyzer.query_terms(request.text)
+                excerpt, highlights = make_excerpt(text, terms, self._analyzer, self._excerpt_chars)
+            hits.append(self._hit(item, i, title, text, excerpt, highlights))
         return hits
 
     def _hit(

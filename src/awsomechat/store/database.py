@@ -67,33 +67,27 @@ class Database:
         self.url = url
         self.read_url = read_url
         self._check_and_migrate(timeout_s)
-        self.pool: ConnectionPool[psycopg.Connection[Any]] = TranslatingPool(
-            url,
-            min_size=pool_min,
-            max_size=pool_max,
-            timeout=checkout_timeout_s,
-            configure=_configure,
-            # A connection broken by a database restart is replaced on checkout instead of failing
-            # the request that drew it: the service recovers by itself when the database is back.
-            check=ConnectionPool.check_connection,
-            kwargs={"connect_timeout": max(1, int(timeout_s))},
-            open=True,
-            name="awsomechat",
-        )
-        self._read_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
-        if read_url:
-            self._check_replica(read_url, timeout_s)
-            self._read_pool = type(self.pool)(
-                read_url,
+
+        def make_pool(pool_url: str, name: str) -> ConnectionPool[psycopg.Connection[Any]]:
+            return TranslatingPool(
+                pool_url,
                 min_size=pool_min,
                 max_size=pool_max,
                 timeout=checkout_timeout_s,
                 configure=_configure,
+                # A connection broken by a database restart is replaced on checkout instead of failing
+                # the request that drew it: the service recovers by itself when the database is back.
                 check=ConnectionPool.check_connection,
                 kwargs={"connect_timeout": max(1, int(timeout_s))},
                 open=True,
-                name="awsomechat-read",
+                name=name,
             )
+
+        self.pool = make_pool(url, "awsomechat")
+        self._read_pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        if read_url:
+            self._check_replica(read_url, timeout_s)
+            self._read_pool = make_pool(read_url, "awsomechat-read")
 
     @property
     def read_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
