@@ -226,3 +226,56 @@ def test_budget_holds_for_a_counter_that_is_not_additive() -> None:
     text = " ".join(_norm(_body(c)) for c in chunks)
     for i in range(72):
         assert f"Sentence number {i} talks about topic {i}." in text
+
+
+def _quota_table(n: int) -> str:
+    rows = "\n".join(f"| Quota {i} name | {i * 10} units per second |" for i in range(n))
+    return f"| Resource | Quota |\n| --- | --- |\n{rows}"
+
+
+def test_long_table_is_cut_by_rows_under_its_header_and_caption() -> None:
+    caption = "The following quotas apply to every function."
+    text = (
+        f"Lambda sets quotas per Region.\n\n{caption}\n\n{_quota_table(40)}\n\n"
+        "Request an increase in the console."
+    )
+    chunks = StructuredChunker(words, max_tokens=60, overlap_tokens=10).chunk(
+        _doc(Section(text, ("Quotas",)))
+    )
+    pieces = [c for c in chunks if "| --- | --- |" in c.text]
+    assert len(pieces) > 3
+    seen: list[str] = []
+    for c in pieces:
+        body = _body(c)
+        assert body.startswith(f"{caption}\n| Resource | Quota |\n| --- | --- |\n| Quota ")
+        rows = [line for line in body.split("\n")[3:]]
+        assert all(r.startswith("| Quota ") for r in rows)  # only whole rows, no overlap text
+        assert c.token_count <= 60
+        seen.extend(rows)
+    # Every row once, in order, and the text around the table in passages of its own.
+    assert seen == [f"| Quota {i} name | {i * 10} units per second |" for i in range(40)]
+    others = [_body(c) for c in chunks if c not in pieces]
+    assert others == ["Lambda sets quotas per Region.", "Request an increase in the console."]
+
+
+def test_small_table_stays_with_its_text() -> None:
+    text = "Sizes:\n\n| Model | Width |\n| --- | --- |\n| W-100 | 10 cm |\n\nPick one."
+    chunks = StructuredChunker(words, max_tokens=60, overlap_tokens=10, min_tokens=0).chunk(
+        _doc(Section(text, ("Sizes",)))
+    )
+    assert [_body(c) for c in chunks] == [text]
+
+
+def test_table_in_html_is_cut_by_rows_with_header() -> None:
+    rows = "".join(f"<tr><td>Limit {i}</td><td>{i} GB</td></tr>" for i in range(30))
+    html = (
+        "<html><body><h1>Limits</h1><p>Storage limits:</p>"
+        f"<table><tr><th>Name</th><th>Size</th></tr>{rows}</table></body></html>"
+    )
+    doc = LoaderRegistry().load(
+        SourceItem(uri="file:///l.html", source="t", name="l.html", data=html.encode()), max_bytes=10**6
+    )
+    chunks = StructuredChunker(words, max_tokens=40, overlap_tokens=8).chunk(doc)
+    table_chunks = [c for c in chunks if "| Limit " in c.text]
+    assert len(table_chunks) > 2
+    assert all("Storage limits:\n| Name | Size |\n| --- | --- |\n| Limit" in c.text for c in table_chunks)

@@ -160,3 +160,31 @@ def test_killed_ingest_leaves_no_half_document_and_rerun_finishes(
     assert f"{120 - stored} added" in done.stdout and f"{stored} unchanged" in done.stdout
     assert container.documents.count() == 120
     assert consistency_problems(container) == []
+
+
+def test_an_edit_re_embeds_only_the_passages_that_changed(container: Container, tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    sections = [
+        f"## Part {i}\n\nPart {i} explains how widget model {i} is serviced and stored." for i in range(6)
+    ]
+    page = kb / "guide.md"
+    page.write_text("# Guide\n\n" + "\n\n".join(sections) + "\n")
+    ing = container.ingestion
+    first = ing.ingest([str(kb)], IngestOptions())
+    assert first.added == 1 and first.reused_vectors == 0
+    doc_id = first.document_ids[0]
+    before = {r.text: r.id for r in container.documents.chunks(doc_id)}
+    assert len(before) >= 3
+
+    sections[2] = "## Part 2\n\nPart 2 now explains how gizmo model 2 is recycled."
+    page.write_text("# Guide\n\n" + "\n\n".join(sections) + "\n")
+    changed = ing.ingest([str(kb)], IngestOptions())
+    assert changed.updated == 1
+    after = container.documents.chunks(changed.document_ids[0])
+    kept = [r for r in after if r.text in before]
+    assert changed.reused_vectors == len(kept) == len(after) - 1
+    # A kept vector is the one stored before, and search finds the new passage by meaning.
+    hits = container.retriever.search(SearchRequest(text="recycling gizmos", k=1, mode="dense")).hits
+    assert "gizmo model 2 is recycled" in hits[0].text
+    assert consistency_problems(container) == []

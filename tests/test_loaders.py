@@ -143,7 +143,7 @@ def test_docx_headings_paragraphs_and_tables() -> None:
     sick = by_path[("Leave", "Sick leave")]
     assert "Report sickness before 9am." in sick
     assert "- Keep your manager informed\n- Bring a doctor's note after 3 days" in sick
-    assert "Days | Rule\n1-3 | No note needed" in sick
+    assert "| Days | Rule |\n| --- | --- |\n| 1-3 | No note needed |" in sick
     assert by_path[("Expenses",)] == "Submit receipts within 30 days."
 
 
@@ -194,7 +194,10 @@ def test_html_keeps_main_content_and_drops_chrome() -> None:
     by_path = {s.heading_path: s.text for s in doc.sections}
     assert by_path[("Installing widgets",)] == "Widgets install in two steps."
     assert by_path[("Installing widgets", "Requirements")] == "- A screwdriver\n- Two bolts\n  - M4 size"
-    assert by_path[("Installing widgets", "Requirements", "Sizes")] == "Model | Width\nW-100 | 10 cm"
+    assert (
+        by_path[("Installing widgets", "Requirements", "Sizes")]
+        == "| Model | Width |\n| --- | --- |\n| W-100 | 10 cm |"
+    )
     assert by_path[("Installing widgets", "Configuration")] == "widget --set speed=3\n    --verbose"
     assert doc.metadata["lang"] == "en"
 

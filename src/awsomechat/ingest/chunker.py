@@ -9,6 +9,10 @@ Tiny sections (under ``min_tokens``) merge into the following passage under the 
 heading: one short line is a poor retrieval unit. The merged passage keeps the deeper heading path
 when one path contains the other (a section's intro line, then its first subsection); for siblings
 it keeps the following path and writes the tiny section's heading before its text.
+
+A table too long for one passage is cut between rows, and every piece repeats the table's header
+row and its caption (the short paragraph right above it), so a row such as ``Function timeout |
+900 seconds`` is still found, and read, as a quota. Table pieces never overlap.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from awsomechat.ingest.tables import ParsedTable, table_segments
 from awsomechat.types import ChunkDraft, LoadedDocument, Section
 
 __all__ = ["StructuredChunker"]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=\S)")
 _FENCES = ("```", "~~~")
+# A paragraph this short right above a table is read as its caption.
+_CAPTION_TOKENS = 60
+# A table with this many body rows (or tokens) gets passages of its own; a smaller one stays in the
+# text around it.
+_TABLE_ROWS = 3
+_TABLE_TOKENS = 48
 
 
 @dataclass
@@ -34,6 +45,9 @@ class _Unit:
     tokens: int
     sep: str
     page: int | None = None
+    table: ParsedTable | None = None  # a whole table, cut by rows if it is over budget
+    caption: str = ""
+    table_part: bool = False  # rows of a cut table under its header: no overlap from it
 
 
 @dataclass
@@ -127,7 +141,9 @@ class StructuredChunker:
             budget = self.max_tokens - self._overhead - prefix_cost
             units: list[_Unit] = []
             for unit in group.units:
-                if unit.tokens <= budget:
+                if unit.table is not None:
+                    units.extend(self._table_units(unit, budget))
+                elif unit.tokens <= budget:
                     units.append(unit)
                 else:
                     units.extend(self._split(unit.text, budget, unit.sep, unit.page))
@@ -151,10 +167,68 @@ class StructuredChunker:
             yield current
 
     def _section_units(self, text: str, page: int | None) -> list[_Unit]:
-        """A section as one unit, or as paragraphs when it is surely too long for one passage."""
-        if len(text) <= self._chars_cap:
-            return [_Unit(text, self._cost(text), "\n\n", page)]
-        return [_Unit(p, self._cost(p), "\n\n", page) for p in _paragraphs(text)]
+        """A section as one unit, or as paragraphs when it is surely too long for one passage.
+
+        Its tables become units of their own, each carrying the caption above it.
+        """
+        segments = _table_split(text) if "|" in text else [(text, None)]
+        units: list[_Unit] = []
+        for seg, table in segments:
+            if table is not None and (len(table.rows) >= _TABLE_ROWS or self._cost(seg) >= _TABLE_TOKENS):
+                units.append(_Unit(seg, self._cost(seg), "\n\n", page, table=table))
+            # A small table reads best with the text around it.
+            elif table is not None or len(seg) <= self._chars_cap:
+                units.append(_Unit(seg, self._cost(seg), "\n\n", page))
+            else:
+                units.extend(_Unit(p, self._cost(p), "\n\n", page) for p in _paragraphs(seg))
+        # The short paragraph right above a table moves into it as its caption.
+        for i, unit in enumerate(units):
+            prev = units[i - 1] if i else None
+            if unit.table is None or prev is None or prev.table is not None or not prev.text:
+                continue
+            paras = _paragraphs(prev.text)
+            if paras and self._cost(paras[-1]) <= _CAPTION_TOKENS:
+                unit.caption = paras[-1]
+                prev.text = "\n\n".join(paras[:-1])
+                prev.tokens = self._cost(prev.text) if prev.text else 0
+        return [u for u in units if u.text]
+
+    def _table_units(self, unit: _Unit, budget: int) -> list[_Unit]:
+        """A table over budget as pieces of whole rows, each under the caption and header row."""
+        assert unit.table is not None
+        head = f"{unit.caption}\n{unit.table.head}" if unit.caption else unit.table.head
+        head_cost = self._cost(head)
+        if head_cost > budget // 2 and unit.caption:
+            head = unit.table.head
+            head_cost = self._cost(head)
+        if head_cost > budget // 2:  # a header this wide leaves rows no room: cut it as text
+            return self._split(unit.text, budget, unit.sep, unit.page)
+        room = budget - head_cost - 1  # the newline after the head
+        rows: list[_Unit] = []
+        for row in unit.table.rows:
+            cost = self._cost(row) + 1
+            if cost <= room:
+                rows.append(_Unit(row, cost, "\n", unit.page))
+            else:
+                rows.extend(self._split(row, room - 1, "\n", unit.page, level=2))
+        out: list[_Unit] = []
+        cur: list[_Unit] = []
+        cost = 0
+        for row in rows:
+            if cur and cost + row.tokens > room:
+                out.append(self._table_piece(head, head_cost, cur, unit, not out))
+                cur, cost = [], 0
+            cur.append(row)
+            cost += row.tokens
+        if cur:
+            out.append(self._table_piece(head, head_cost, cur, unit, not out))
+        return out
+
+    @staticmethod
+    def _table_piece(head: str, head_cost: int, rows: list[_Unit], unit: _Unit, first: bool) -> _Unit:
+        text = head + "\n" + "\n".join(r.text for r in rows)
+        cost = head_cost + sum(r.tokens for r in rows)
+        return _Unit(text, cost, unit.sep if first else "\n\n", unit.page, table_part=True)
 
     def _merge_tiny(self, groups: Iterator[_Group]) -> Iterator[_Group]:
         carry: _Group | None = None
@@ -255,7 +329,9 @@ class StructuredChunker:
         cost = 0
         n_overlap = 0
         while pending or len(cur) > n_overlap:
-            if pending and (not cur or cost + pending[0].tokens <= budget):
+            # A table's piece is a passage of its own: nothing is packed before or after it.
+            alone = bool(cur) and (cur[-1].table_part or bool(pending and pending[0].table_part))
+            if pending and (not cur or cost + pending[0].tokens <= budget) and not alone:
                 unit = pending.popleft()
                 cur.append(unit)
                 cost += unit.tokens
@@ -265,7 +341,7 @@ class StructuredChunker:
                 continue
             text, count, kept = self._finish(cur, n_overlap, prefix, pending)
             yield text, count, kept[0].page
-            room = budget - pending[0].tokens if pending else 0
+            room = budget - pending[0].tokens if pending and not pending[0].table_part else 0
             cur = self._overlap(kept, min(self.overlap_tokens, room))
             cost, n_overlap = sum(u.tokens for u in cur), len(cur)
 
@@ -303,7 +379,7 @@ class StructuredChunker:
         """
         taken: list[_Unit] = []
         total = 0
-        if limit <= 0:
+        if limit <= 0 or (kept and kept[-1].table_part):
             return taken
         for unit in reversed(kept):
             if total + unit.tokens <= limit:
@@ -333,6 +409,29 @@ class StructuredChunker:
                 return [_Unit(text, cost, " ", page)]
             k = min(k - 1, k * limit // cost)
         return []
+
+
+def _table_split(text: str) -> list[tuple[str, ParsedTable | None]]:
+    """The section's text and tables in order; text between tables is rejoined as it was."""
+    out: list[tuple[str, ParsedTable | None]] = []
+    text_parts: list[str] = []
+    for para in _paragraphs(text):
+        if para.lstrip().startswith(_FENCES):
+            text_parts.append(para)
+            continue
+        for seg, table in table_segments(para):
+            if table is None:
+                text_parts.append(seg)
+                continue
+            if text_parts:
+                out.append(("\n\n".join(text_parts), None))
+                text_parts = []
+            out.append((seg, table))
+    if not out:
+        return [(text, None)]  # no table: the text exactly as it was
+    if text_parts:
+        out.append(("\n\n".join(text_parts), None))
+    return out
 
 
 def _sentence_pieces(text: str, sep: str) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ from awsomechat.types import ChunkDraft, JsonScalar, LoadedDocument, SourceItem
 BATCH_PASSAGES = 256
 # Bump when loaders or the chunker change what they make of the same bytes: the next sync then
 # re-processes every document instead of skipping it as unchanged.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3  # 3: tables cut by rows under their header
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     passages: int = 0
+    reused_vectors: int = 0  # passages of updated documents whose text, and so vector, was kept
     bytes: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -69,8 +70,9 @@ class IngestReport:
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{self.deleted} deleted, {len(self.failed)} failed; {self.passages} passages in "
-            f"{self.seconds:.1f} s"
+            f"{self.deleted} deleted, {len(self.failed)} failed; {self.passages} passages"
+            + (f" ({self.reused_vectors} kept their vectors)" if self.reused_vectors else "")
+            + f" in {self.seconds:.1f} s"
         )
 
 
@@ -96,7 +98,7 @@ class _Pending:
     doc: LoadedDocument
     drafts: list[ChunkDraft]
     write: DocumentWrite
-    replaces: bool
+    replaces: int | None  # the stored document this one replaces
 
 
 class IngestionService:
@@ -287,7 +289,7 @@ class IngestionService:
                 groups=tuple(sorted(set(options.groups))),
                 source_version=version,
             )
-            pending.append(_Pending(item, doc, drafts, write, replaces=old is not None))
+            pending.append(_Pending(item, doc, drafts, write, replaces=old.id if old else None))
             n_waiting += len(drafts)
             if n_waiting >= BATCH_PASSAGES:
                 self._embed_and_write(pending, embedder, progress, report)
@@ -298,15 +300,19 @@ class IngestionService:
     def _embed_and_write(
         self, pending: list[_Pending], embedder: Embedder, progress: IngestProgress, report: IngestReport
     ) -> None:
-        texts = [d.text for p in pending for d in p.drafts]
-        vectors = embedder.embed_passages(texts)
-        offset = 0
+        # A passage whose text the replaced version already had keeps its vector (the index guard
+        # has checked that the stored vectors are this embedder's): an edit, or a chunker change,
+        # re-embeds only the passages that changed.
+        known = self._store.vectors_by_text([p.replaces for p in pending if p.replaces is not None])
+        texts = list(dict.fromkeys(d.text for p in pending for d in p.drafts if d.text not in known))
+        fresh = dict(zip(texts, embedder.embed_passages(texts), strict=True)) if texts else {}
+        report.reused_vectors += sum(1 for p in pending for d in p.drafts if d.text in known)
         for p in pending:
             chunks = []
             for draft in p.drafts:
                 tf, n_terms = self._analyzer.term_frequencies(draft.text)
-                chunks.append(IndexedChunk(draft, vectors[offset], tf, n_terms))
-                offset += 1
+                vector = fresh[draft.text] if draft.text in fresh else known[draft.text]
+                chunks.append(IndexedChunk(draft, vector, tf, n_terms))
             try:
                 doc_id = self._store.write(p.write, chunks)
             except DocumentRejectedError as exc:

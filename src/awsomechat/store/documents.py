@@ -386,6 +386,16 @@ class DocumentStore:
                 for r in cur.fetchall()
             ]
 
+    def vectors_by_text(self, doc_ids: Sequence[int]) -> dict[str, npt.NDArray[np.float32]]:
+        """The stored vector of every passage text of these documents (one round trip)."""
+        if not doc_ids:
+            return {}
+        with self._db.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT text, embedding FROM chunks WHERE document_id = ANY(%s)", (list(doc_ids),)
+            ).fetchall()
+        return {text: np.asarray(vec.to_numpy(), dtype=np.float32) for text, vec in rows}
+
     def uris_of_source(self, source: str) -> dict[str, int]:
         """URI → id of every document recorded under ``source`` (for ``--prune``)."""
         with self._db.pool.connection() as conn:

@@ -13,6 +13,7 @@ from docx.text.paragraph import Paragraph
 from awsomechat.errors import LoaderError
 from awsomechat.ingest.loaders.text import file_stem
 from awsomechat.ingest.loaders.zipcheck import ZipLimits, check_zip
+from awsomechat.ingest.tables import pipe_table
 from awsomechat.types import JsonScalar, LoadedDocument, Section, SourceItem
 
 __all__ = ["DocxLoader"]
@@ -30,8 +31,8 @@ def _style_name(paragraph: Paragraph) -> str:
         return ""
 
 
-def _table_rows(table: Table) -> list[str]:
-    rows: list[str] = []
+def _table_rows(table: Table) -> list[list[str]]:
+    rows: list[list[str]] = []
     for row in table.rows:
         cells: list[str] = []
         seen: set[int] = set()
@@ -42,7 +43,7 @@ def _table_rows(table: Table) -> list[str]:
             seen.add(id(cell._tc))
             cells.append(" ".join(cell.text.split()))
         if any(cells):
-            rows.append(" | ".join(cells))
+            rows.append(cells)
     return rows
 
 
@@ -87,9 +88,9 @@ class DocxLoader:
 
         for block in blocks:
             if isinstance(block, Table):
-                rows = _table_rows(block)
-                if rows:
-                    parts.append("\n".join(rows))
+                table = pipe_table(_table_rows(block))
+                if table:
+                    parts.append(table)
                 continue
             text = " ".join(block.text.split())
             if not text:

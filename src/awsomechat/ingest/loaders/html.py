@@ -10,6 +10,7 @@ from bs4.element import NavigableString, PreformattedString, Tag
 
 from awsomechat.errors import LoaderError
 from awsomechat.ingest.loaders.text import file_stem
+from awsomechat.ingest.tables import pipe_table
 from awsomechat.types import JsonScalar, LoadedDocument, Section, SourceItem
 
 __all__ = ["HtmlLoader", "extract_links"]
@@ -108,9 +109,9 @@ class _Walker:
                 self.blocks.append(code)
         elif name == "table":
             self.flush_inline()
-            rows = _table_rows(tag)
-            if rows:
-                self.blocks.append("\n".join(rows))
+            table = pipe_table(_table_rows(tag))
+            if table:
+                self.blocks.append(table)
         elif name in ("ul", "ol"):
             self.flush_inline()
             items = _list_items(tag, 0)
@@ -138,14 +139,14 @@ def _list_items(lst: Tag, depth: int) -> list[str]:
     return lines
 
 
-def _table_rows(table: Tag) -> list[str]:
-    rows: list[str] = []
+def _table_rows(table: Tag) -> list[list[str]]:
+    rows: list[list[str]] = []
     for tr in table.find_all("tr"):
         if tr.find_parent("table") is not table:
             continue  # a nested table's rows are read with their own table's cell
         cells = [_inline(cell) for cell in tr.find_all(["td", "th"], recursive=False)]
         if any(cells):
-            rows.append(" | ".join(cells))
+            rows.append(cells)
     return rows
 
 
