@@ -214,12 +214,12 @@ class StructuredChunker:
         out: list[_Unit] = []
         cur: list[_Unit] = []
         cost = 0
-        for row in rows:
-            if cur and cost + row.tokens > room:
+        for piece in rows:
+            if cur and cost + piece.tokens > room:
                 out.append(self._table_piece(head, head_cost, cur, unit, not out))
                 cur, cost = [], 0
-            cur.append(row)
-            cost += row.tokens
+            cur.append(piece)
+            cost += piece.tokens
         if cur:
             out.append(self._table_piece(head, head_cost, cur, unit, not out))
         return out
