@@ -493,6 +493,13 @@ class ApiSettings(BaseModel):
         default_factory=list, description="origins allowed by CORS (web UI elsewhere)"
     )
     ui: bool = Field(default=True, description="serve the web UI at /")
+    public_url: str = Field(
+        default="",
+        max_length=2000,
+        pattern=r"^$|^https?://[^\s/]+(/[^\s]*)?$",
+        description="the address people open this service at (https://chat.example.com), for links to"
+        " documents in answers; default: the address each request came to",
+    )
     content_security_policy: str = Field(
         default=UI_CSP, min_length=1, description="Content-Security-Policy of the web UI and the API"
     )

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
 from awsomechat.api.gate import GenerationGate
+from awsomechat.api.links import Links
 from awsomechat.api.problems import ApiProblem
 from awsomechat.api.schemas import Citation, FilterIn
 from awsomechat.api.sse import ThreadedStream
@@ -202,7 +203,7 @@ def error_problem(ctx: ApiContext, event: ErrorEvent) -> ApiProblem:
     return ApiProblem(502 if event.code == "model_error" else 500, event.message, code=event.code)
 
 
-async def collect(ctx: ApiContext, stream: TurnStream) -> Collected:
+async def collect(ctx: ApiContext, stream: TurnStream, links: Links | None = None) -> Collected:
     """Run the turn to its end; an error event becomes an :class:`ApiProblem`."""
     standalone: StandaloneQuestionEvent | None = None
     sources: list[Citation] = []
@@ -210,7 +211,7 @@ async def collect(ctx: ApiContext, stream: TurnStream) -> Collected:
         if isinstance(event, StandaloneQuestionEvent):
             standalone = event
         elif isinstance(event, SourcesEvent):
-            sources = [Citation.of(c) for c in event.sources]
+            sources = [Citation.of(c, links) for c in event.sources]
         elif isinstance(event, ErrorEvent):
             raise error_problem(ctx, event)
         elif isinstance(event, FinalEvent):

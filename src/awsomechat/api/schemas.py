@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from awsomechat.api.links import Links
 from awsomechat.chat.types import ChatSession, Turn
 from awsomechat.chat.types import Citation as CitationData
+from awsomechat.links import public_url
 from awsomechat.types import DocumentRecord, SearchHit
 
 
@@ -59,10 +61,18 @@ class Citation(BaseModel):
     heading_path: list[str]
     page: int | None
     excerpt: str
+    url: str = Field(
+        default="",
+        description="a link a reader can open: the document's public page, else the document in the"
+        " web UI scrolled to this passage (never a server path; `uri` is where it was read from)",
+    )
 
     @classmethod
-    def of(cls, c: CitationData) -> Citation:
-        return cls(**c.to_json())
+    def of(cls, c: CitationData, links: Links | None = None) -> Citation:
+        body = c.to_json()
+        if links is not None:
+            body["url"] = links.url(uri=c.uri, document_id=c.document_id, chunk_id=c.chunk_id, known=c.url)
+        return cls(**body)
 
 
 # ----------------------------------------------------------------------- chat
@@ -159,12 +169,13 @@ class MessageOut(BaseModel):
     feedback_comment: str
 
     @classmethod
-    def of(cls, t: Turn) -> MessageOut:
+    def of(cls, t: Turn, links: Links | None = None) -> MessageOut:
         return cls(
             id=t.id, session_id=t.session_id, seq=t.seq, question=t.question,
             standalone_question=t.standalone_question, answer=t.answer, abstained=t.abstained,
-            citations=[Citation.of(c) for c in t.citations], sources=[Citation.of(c) for c in t.sources],
-            model=t.model, prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
+            citations=[Citation.of(c, links) for c in t.citations],
+            sources=[Citation.of(c, links) for c in t.sources], model=t.model,
+            prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
             timings=dict(t.timings), created_at=t.created_at, rating=t.rating,
             feedback_comment=t.feedback_comment,
         )  # fmt: skip
@@ -218,7 +229,10 @@ class QueryResult(BaseModel):
     chunk_id: str = Field(description="opaque passage id")
     document_id: str = Field(description="opaque document id (the path of GET /v1/documents/{id})")
     title: str
-    uri: str
+    uri: str = Field(description="where the document was read from (may be a server path)")
+    url: str = Field(
+        default="", description="a link a reader can open: the public page, else the web UI's view"
+    )
     source: str
     attributes: dict[str, Any]
     heading_path: list[str]
@@ -229,10 +243,15 @@ class QueryResult(BaseModel):
     scores: ScoresOut
 
     @classmethod
-    def of(cls, rank: int, h: SearchHit) -> QueryResult:
+    def of(cls, rank: int, h: SearchHit, links: Links | None = None) -> QueryResult:
         s = h.scores
+        url = (
+            links.url(uri=h.uri, document_id=h.document_id, chunk_id=h.chunk_id, attributes=h.attributes)
+            if links is not None
+            else public_url(h.uri, h.attributes)
+        )
         return cls(
-            rank=rank, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title, uri=h.uri,
+            rank=rank, chunk_id=h.chunk_id, document_id=h.document_id, title=h.title, uri=h.uri, url=url,
             source=h.source, attributes=h.attributes, heading_path=list(h.heading_path), page=h.page,
             text=h.text, excerpt=h.excerpt,
             highlights=[HighlightOut(start=x.start, end=x.end) for x in h.highlights],
@@ -255,7 +274,10 @@ class QueryOut(BaseModel):
 class DocumentOut(BaseModel):
     id: str = Field(description="opaque document id")
     source: str
-    uri: str
+    uri: str = Field(description="where the document was read from (may be a server path)")
+    url: str = Field(
+        default="", description="a link a reader can open: the public page, else the web UI's view"
+    )
     title: str
     format: str
     attributes: dict[str, Any]
@@ -266,9 +288,15 @@ class DocumentOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, d: DocumentRecord) -> DocumentOut:
+    def of(cls, d: DocumentRecord, links: Links | None = None) -> DocumentOut:
+        url = (
+            links.url(uri=d.uri, document_id=str(d.id), attributes=d.attributes)
+            if links is not None
+            else public_url(d.uri, d.attributes)
+        )
         return cls(
-            id=str(d.id), source=d.source, uri=d.uri, title=d.title, format=d.format, attributes=d.attributes,
+            id=str(d.id), source=d.source, uri=d.uri, url=url, title=d.title, format=d.format,
+            attributes=d.attributes,
             groups=list(d.groups), passages=d.chunk_count, size_bytes=d.size_bytes,
             created_at=d.created_at, updated_at=d.updated_at,
         )  # fmt: skip

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from awsomechat.chat.types import Citation
+from awsomechat.links import public_url
 from awsomechat.types import SearchHit
 
 # A passage cut shorter than this says too little to be worth its place in the prompt.
@@ -26,6 +27,7 @@ def citation_for(n: int, hit: SearchHit) -> Citation:
     return Citation(
         n=n, chunk_id=hit.chunk_id, document_id=hit.document_id, title=hit.title, uri=hit.uri,
         heading_path=hit.heading_path, page=hit.page, excerpt=hit.excerpt,
+        url=public_url(hit.uri, hit.attributes),
     )  # fmt: skip
 
 

@@ -20,6 +20,9 @@ class Citation:
     heading_path: tuple[str, ...] = ()
     page: int | None = None
     excerpt: str = ""
+    # An address a reader can open (the document's public page), "" when it has none; ``uri`` is
+    # where it was read from and may be a server path (see ``awsomechat.links``).
+    url: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +34,7 @@ class Citation:
             "heading_path": list(self.heading_path),
             "page": self.page,
             "excerpt": self.excerpt,
+            "url": self.url,
         }
 
     @classmethod
@@ -44,6 +48,7 @@ class Citation:
             heading_path=tuple(d.get("heading_path") or ()),
             page=d.get("page"),
             excerpt=str(d.get("excerpt") or ""),
+            url=str(d.get("url") or ""),  # turns stored before links existed have none
         )
 
 

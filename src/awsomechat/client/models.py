@@ -129,6 +129,7 @@ class Passage:
     heading_path: tuple[str, ...] = ()
     page: int | None = None
     highlights: tuple[Highlight, ...] = ()
+    url: str = ""  # a link a reader can open (the public page, else the web UI's view)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -141,7 +142,7 @@ class Passage:
             source=d.get("source", ""), attributes=dict(d.get("attributes") or {}),
             heading_path=tuple(d.get("heading_path") or ()), page=d.get("page"),
             highlights=tuple(Highlight(int(h["start"]), int(h["end"])) for h in d.get("highlights") or ()),
-            raw=_raw(d),
+            url=d.get("url", ""), raw=_raw(d),
         )  # fmt: skip
 
     @property
@@ -198,13 +199,14 @@ class Citation:
     excerpt: str
     heading_path: tuple[str, ...] = ()
     page: int | None = None
+    url: str = ""  # a link a reader can open (the public page, else the web UI's view)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Citation:
         return cls(
             n=int(d.get("n", 0)), chunk_id=_id(d.get("chunk_id")), document_id=_id(d.get("document_id")),
             title=d.get("title", ""), uri=d.get("uri", ""), excerpt=d.get("excerpt", ""),
-            heading_path=tuple(d.get("heading_path") or ()), page=d.get("page"),
+            heading_path=tuple(d.get("heading_path") or ()), page=d.get("page"), url=d.get("url", ""),
         )  # fmt: skip
 
 
@@ -338,6 +340,7 @@ class Document:
     created_at: dt.datetime | None
     updated_at: dt.datetime | None
     passage_list: tuple[DocumentPassage, ...] | None = None
+    url: str = ""  # a link a reader can open (the public page, else the web UI's view)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -357,7 +360,7 @@ class Document:
                 )
                 for p in plist
             ),
-            raw=_raw(d),
+            url=d.get("url", ""), raw=_raw(d),
         )  # fmt: skip
 
     @property

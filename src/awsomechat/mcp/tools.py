@@ -49,7 +49,8 @@ class FilterArg(BaseModel):
 class PassageOut(BaseModel):
     rank: int
     title: str
-    uri: str = Field(description="the source document's URI: give it to the user as the reference")
+    uri: str = Field(description="where the document was read from (may be a path on the server)")
+    url: str = Field(description="a link the user can open: give it to the user as the reference")
     text: str = Field(description="the whole passage")
     heading_path: list[str]
     page: int | None
@@ -67,7 +68,8 @@ class SearchOut(BaseModel):
 class CitationOut(BaseModel):
     n: int = Field(description="[n] in the answer points at this passage")
     title: str
-    uri: str
+    uri: str = Field(description="where the document was read from (may be a path on the server)")
+    url: str = Field(description="a link the user can open: give it to the user as the reference")
     excerpt: str
     document_id: str
     chunk_id: str
@@ -90,7 +92,8 @@ class AskOut(BaseModel):
 class DocumentSummary(BaseModel):
     id: str
     title: str
-    uri: str
+    uri: str = Field(description="where the document was read from (may be a path on the server)")
+    url: str = Field(default="", description="a link the user can open")
     source: str
     format: str
     passages: int
@@ -110,14 +113,21 @@ class DocumentOut(DocumentSummary):
 
 def _passage(p: Passage) -> PassageOut:
     return PassageOut(
-        rank=p.rank, title=p.title, uri=p.uri, text=p.text, heading_path=list(p.heading_path), page=p.page,
+        rank=p.rank, title=p.title, uri=p.uri, url=p.url, text=p.text, heading_path=list(p.heading_path),
+        page=p.page,
         document_id=p.document_id, chunk_id=p.chunk_id, attributes=p.attributes, score=p.scores.fused,
     )  # fmt: skip
 
 
 def _citation(c: Citation) -> CitationOut:
     return CitationOut(
-        n=c.n, title=c.title, uri=c.uri, excerpt=c.excerpt, document_id=c.document_id, chunk_id=c.chunk_id
+        n=c.n,
+        title=c.title,
+        uri=c.uri,
+        url=c.url,
+        excerpt=c.excerpt,
+        document_id=c.document_id,
+        chunk_id=c.chunk_id,
     )
 
 
@@ -250,6 +260,6 @@ def build_mcp_server(clients: ClientFactory, *, version: str = "") -> MCPServer:
 
 def _summary(d: Document) -> DocumentSummary:
     return DocumentSummary(
-        id=d.id, title=d.title, uri=d.uri, source=d.source, format=d.format, passages=d.passages,
+        id=d.id, title=d.title, uri=d.uri, url=d.url, source=d.source, format=d.format, passages=d.passages,
         attributes=d.attributes, updated_at=d.updated_at.isoformat() if d.updated_at else None,
     )  # fmt: skip

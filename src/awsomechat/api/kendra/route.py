@@ -27,6 +27,7 @@ from awsomechat.api.kendra.protocol import (
     parse_request,
     validation_error,
 )
+from awsomechat.api.links import request_links
 from awsomechat.errors import (
     AuthenticationError,
     AwsomeChatError,
@@ -107,7 +108,7 @@ def _serve(ctx: ApiContext, request: Request, body: bytes) -> dict[str, Any]:
     operation = operation_of(request.headers.get("x-amz-target", ""))
     kendra_request = parse_request(operation, body)
     t0 = time.perf_counter()
-    result = search.run(ctx.container, auth.principal, kendra_request)
+    result = search.run(ctx.container, auth.principal, kendra_request, request_links(request, ctx))
     ctx.metrics.retrieval.labels("kendra").observe(time.perf_counter() - t0)
     return result
 

@@ -8,12 +8,26 @@ from typing import Any
 
 from awsomechat.api.kendra.confidence import score_confidence
 from awsomechat.api.kendra.protocol import MAX_RESULTS, KendraRequest, query_item, retrieve_item
+from awsomechat.api.links import Links
 from awsomechat.container import Container
+from awsomechat.links import public_url
 from awsomechat.text.highlight import make_excerpt
 from awsomechat.types import Principal, SearchHit, SearchRequest
 
 
-def run(container: Container, principal: Principal, request: KendraRequest) -> dict[str, Any]:
+def openable(hit: SearchHit, links: Links | None) -> SearchHit:
+    """The hit with the URI a Kendra client shows as the link (``DocumentURI``, ``_source_uri``):
+    the document's public page when it has one, the web UI's view when it was read from a
+    server path (never a ``file://`` path), else the stored URI unchanged."""
+    url = public_url(hit.uri, hit.attributes)
+    if not url and hit.uri.startswith("file:") and links is not None:
+        url = links.document(hit.document_id, hit.chunk_id)
+    return replace(hit, uri=url) if url and url != hit.uri else hit
+
+
+def run(
+    container: Container, principal: Principal, request: KendraRequest, links: Links | None = None
+) -> dict[str, Any]:
     """The ``QueryResult`` or ``RetrieveResult`` for ``request``.
 
     Retrieval runs under ``principal.access`` alone, the request's filter ANDed into it (nothing
@@ -33,6 +47,7 @@ def run(container: Container, principal: Principal, request: KendraRequest) -> d
     )
     hits = response.hits
     page = hits[request.offset : request.offset + request.page_size] if request.offset < window else []
+    page = [openable(h, links) for h in page]
     # The configured retriever's own answerability judge: the one the chat abstains with.
     verdict = container.relevance_judge.judge(request.text, hits, scope)
     min_dense = container.settings.chat.min_dense

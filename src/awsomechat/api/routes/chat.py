@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
+from awsomechat.api.links import Links, RequestLinks
 from awsomechat.api.schemas import ChatIn, ChatOut, Citation
 from awsomechat.api.security import Context, CurrentPrincipal
 from awsomechat.api.sse import sse
@@ -41,17 +42,19 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _final_out(question: str, standalone: str, sources: list[Citation], final: FinalEvent) -> ChatOut:
+def _final_out(
+    question: str, standalone: str, sources: list[Citation], final: FinalEvent, links: Links
+) -> ChatOut:
     return ChatOut(
         message_id=final.message_id, session_id=final.session_id, question=question,
         standalone_question=standalone or question, answer=final.answer, abstained=final.abstained,
-        citations=[Citation.of(c) for c in final.citations], sources=sources, model=final.model,
+        citations=[Citation.of(c, links) for c in final.citations], sources=sources, model=final.model,
         prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens, timings=final.timings,
     )  # fmt: skip
 
 
 @router.post("/v1/chat", response_model=ChatOut, responses=_RESPONSES)
-async def chat(body: ChatIn, principal: CurrentPrincipal, ctx: Context) -> Any:
+async def chat(body: ChatIn, principal: CurrentPrincipal, ctx: Context, links: RequestLinks) -> Any:
     """Answer a message from the documents the caller may read, with numbered citations.
 
     Follow-up questions in a session are rewritten into standalone questions using the
@@ -68,16 +71,16 @@ async def chat(body: ChatIn, principal: CurrentPrincipal, ctx: Context) -> Any:
     stream = await start_stream(ctx, request)
     if body.stream:
         return StreamingResponse(
-            _sse_body(ctx, stream, body.message),
+            _sse_body(ctx, stream, body.message, links),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    turn = await collect(ctx, stream)
+    turn = await collect(ctx, stream, links)
     standalone = turn.standalone.question if turn.standalone else ""
-    return _final_out(body.message, standalone, turn.sources, turn.final)
+    return _final_out(body.message, standalone, turn.sources, turn.final, links)
 
 
-async def _sse_body(ctx: Context, stream: Any, question: str) -> AsyncIterator[bytes]:
+async def _sse_body(ctx: Context, stream: Any, question: str, links: Links) -> AsyncIterator[bytes]:
     standalone, sources = "", []
     event: ChatEvent
     async for event in events(ctx, stream):
@@ -85,11 +88,12 @@ async def _sse_body(ctx: Context, stream: Any, question: str) -> AsyncIterator[b
             standalone = event.question
             yield sse("question", {"question": event.question, "rewritten": event.rewritten})
         elif isinstance(event, SourcesEvent):
-            sources = [Citation.of(c) for c in event.sources]
+            sources = [Citation.of(c, links) for c in event.sources]
             yield sse("sources", {"sources": [s.model_dump() for s in sources], "abstained": event.abstained})
         elif isinstance(event, TokenEvent):
             yield sse("token", {"text": event.text})
         elif isinstance(event, FinalEvent):
-            yield sse("final", _final_out(question, standalone, sources, event).model_dump(mode="json"))
+            out = _final_out(question, standalone, sources, event, links)
+            yield sse("final", out.model_dump(mode="json"))
         elif isinstance(event, ErrorEvent):
             yield sse("error", {"code": event.code, "message": event.message})

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.context import ApiContext
+from awsomechat.api.links import RequestLinks
 from awsomechat.api.problems import ApiProblem, documented_errors
 from awsomechat.api.schemas import DocumentDetail, DocumentList, DocumentOut, JobList, JobOut, PassageOut
 from awsomechat.api.security import AdminPrincipal, Context, CurrentPrincipal
@@ -57,6 +58,7 @@ def _job_out(job: IngestJob) -> JobOut:
 def list_documents(
     principal: CurrentPrincipal,
     ctx: Context,
+    links: RequestLinks,
     q: str | None = Query(None, max_length=200, pattern=r"^[^\x00]*$", description="matches title or URI"),
     source: str | None = Query(None, max_length=2000, pattern=r"^[^\x00]*$"),
     limit: int = Query(50, ge=1, le=500),
@@ -67,7 +69,7 @@ def list_documents(
         principal.access, source=source, query=q, limit=limit + 1, offset=offset
     )
     return DocumentList(
-        documents=[DocumentOut.of(d) for d in rows[:limit]],
+        documents=[DocumentOut.of(d, links) for d in rows[:limit]],
         next_offset=offset + limit if len(rows) > limit else None,
     )
 
@@ -77,11 +79,12 @@ def get_document(
     document_id: str,
     principal: CurrentPrincipal,
     ctx: Context,
+    links: RequestLinks,
     passages: bool = Query(False, description="include the document's passages"),
 ) -> DocumentDetail:
     """One document (404 when it does not exist or the caller may not read it)."""
     record = ctx.container.documents.get(row_id(document_id), principal.access)
-    detail = DocumentDetail(**DocumentOut.of(record).model_dump())
+    detail = DocumentDetail(**DocumentOut.of(record, links).model_dump())
     if passages:
         detail.passage_list = [
             PassageOut(

@@ -1,11 +1,17 @@
 """OpenAI-compatible ``/v1/chat/completions`` and ``/v1/models``: existing clients work unchanged.
 
 The conversation comes from ``messages`` (OpenAI clients are stateless): earlier user/assistant
-pairs are the history used to rewrite the last user message, and nothing is stored unless the
-extension field ``session_id`` names a session of the caller (then the stored history is used
-and the turn is saved there). Citations travel in the extension field ``citations`` (and
-``awsomechat``), which the official client exposes through ``model_extra``. System messages are
-ignored: the grounding prompt of the chosen profile is the system prompt.
+pairs are the history used to rewrite the last user message, each earlier question made
+standalone as a session would have stored it (``chat/stateless.py``), so a follow-up is rewritten
+and answered as in a native session. Nothing is stored unless the extension field ``session_id``
+names a session of the caller (then the stored history is used and the turn is saved there).
+System messages are ignored: the grounding prompt of the chosen profile is the system prompt.
+
+A client that shows only ``content`` still sees the sources: the content ends with a
+``Sources:`` list of the cited passages (``Closest sources:`` when the answer abstains), each a
+title and a link a reader can open. The extension fields carry the rest: ``citations`` and
+``awsomechat`` (``answer`` without the list, ``sources``, ``standalone_question``), which the
+official client exposes through ``model_extra``.
 
 Errors stay RFC 9457 problem documents and also carry OpenAI's ``error`` object (``message``,
 ``type``, ``code``, ``param``), which is where OpenAI clients look for the message and code.
@@ -29,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
+from awsomechat.api.links import Links, RequestLinks
 from awsomechat.api.problems import ApiProblem
 from awsomechat.api.schemas import Citation, FilterIn
 from awsomechat.api.security import Context, CurrentPrincipal
@@ -39,6 +46,7 @@ from awsomechat.chat.events import (
     StandaloneQuestionEvent,
     TokenEvent,
 )
+from awsomechat.chat.stateless import SOURCES_HEADINGS, standalone_history
 from awsomechat.errors import ValidationFailedError
 from awsomechat.text.storable import unstorable_reason
 
@@ -216,10 +224,19 @@ def model(model_id: str, principal: CurrentPrincipal, ctx: Context) -> dict[str,
 
 
 @router.post("/v1/chat/completions")
-async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Context) -> Any:
-    """Answer the last user message from the documents, OpenAI-style (streaming or not)."""
-    profile = _profile_of(body.model, [p.name for p in ctx.container.chat.profiles()])
-    index, question, pairs = _history(body.messages)
+async def completions(
+    body: CompletionIn, principal: CurrentPrincipal, ctx: Context, links: RequestLinks
+) -> Any:
+    """Answer the last user message from the documents, OpenAI-style (streaming or not).
+
+    Earlier messages are the conversation: a follow-up is rewritten with them exactly as in a
+    native session. The content ends with the cited sources (the closest ones when the documents
+    do not answer), each with a link a reader can open."""
+    profiles = {p.name: p for p in ctx.container.chat.profiles()}
+    profile = _profile_of(body.model, list(profiles))
+    index, question, raw_pairs = _history(body.messages)
+    pairs = standalone_history(raw_pairs, chat=ctx.settings.chat, profile=profiles[profile])
+    with_sources = profiles[profile].input_kind == "question"  # not into a customer's e-mail draft
     request = await checked_request(
         ctx, principal, message=question, session_id=body.session_id, filters=conditions(body.filters),
         profile=profile, history=None if body.session_id else pairs, persist=body.session_id is not None,
@@ -233,11 +250,12 @@ async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Cont
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _chunks(ctx, stream, completion_id, created, body.model, include_usage),
+            _chunks(ctx, stream, completion_id, created, body.model, include_usage, links, with_sources),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    turn = await collect(ctx, stream)  # errors: the same statuses as POST /v1/chat
+    turn = await collect(ctx, stream, links)  # errors: the same statuses as POST /v1/chat
+    footer = _sources_text(turn.final, turn.sources, links) if with_sources else ""
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -246,14 +264,35 @@ async def completions(body: CompletionIn, principal: CurrentPrincipal, ctx: Cont
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": turn.final.answer},
+                "message": {"role": "assistant", "content": turn.final.answer + footer},
                 "finish_reason": "stop",
                 "logprobs": None,
             }
         ],
         "usage": _usage(turn.final),
-        **_extension(turn.final, turn.sources, turn.standalone),
+        **_extension(turn.final, turn.sources, turn.standalone, links),
     }
+
+
+def _sources_text(final: FinalEvent, sources: list[Citation], links: Links) -> str:
+    """The list appended to the content: ``[n] [title › heading](url)`` per cited passage; when
+    the answer abstained, the closest passages, one line per link (the abstention says they are
+    listed below)."""
+    if not final.abstained:
+        cited = [Citation.of(c, links) for c in final.citations]
+        return SOURCES_HEADINGS[0] + "\n".join(f"[{c.n}] {_md_link(c)}" for c in cited) if cited else ""
+    closest: dict[str, Citation] = {}
+    for c in sources:
+        closest.setdefault(c.url, c)
+    lines = [f"- {_md_link(c)}" for c in closest.values()] or ["- none: no document came close"]
+    return SOURCES_HEADINGS[1] + "\n".join(lines)
+
+
+def _md_link(c: Citation) -> str:
+    where = " › ".join(h for h in c.heading_path if h != c.title)
+    label = (c.title or "Untitled document") + (f" › {where}" if where else "")
+    label = label.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
+    return f"[{label}]({c.url})"
 
 
 def _usage(final: FinalEvent) -> dict[str, int]:
@@ -265,10 +304,10 @@ def _usage(final: FinalEvent) -> dict[str, int]:
 
 
 def _extension(
-    final: FinalEvent, sources: list[Citation], standalone: StandaloneQuestionEvent | None
+    final: FinalEvent, sources: list[Citation], standalone: StandaloneQuestionEvent | None, links: Links
 ) -> dict[str, Any]:
     return {
-        "citations": [c.model_dump() for c in (Citation.of(x) for x in final.citations)],
+        "citations": [c.model_dump() for c in (Citation.of(x, links) for x in final.citations)],
         "awsomechat": {
             "answer": final.answer,
             "abstained": final.abstained,
@@ -287,7 +326,14 @@ def _data(body: dict[str, Any]) -> bytes:
 
 
 async def _chunks(
-    ctx: Context, stream: Any, cid: str, created: int, model: str, include_usage: bool
+    ctx: Context,
+    stream: Any,
+    cid: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    links: Links,
+    with_sources: bool,
 ) -> AsyncIterator[bytes]:
 
     def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
@@ -305,14 +351,17 @@ async def _chunks(
         if isinstance(event, StandaloneQuestionEvent):
             standalone = event
         elif isinstance(event, SourcesEvent):
-            sources = [Citation.of(c) for c in event.sources]
+            sources = [Citation.of(c, links) for c in event.sources]
         elif isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
         elif isinstance(event, ErrorEvent):
             yield _data({"error": {"message": event.message, "type": "server_error", "code": event.code}})
             return
         elif isinstance(event, FinalEvent):
-            yield chunk({}, "stop", **_extension(event, sources, standalone))
+            footer = _sources_text(event, sources, links) if with_sources else ""
+            if footer:
+                yield chunk({"content": footer})
+            yield chunk({}, "stop", **_extension(event, sources, standalone, links))
             if include_usage:
                 yield chunk(None, usage=_usage(event))
     yield b"data: [DONE]\n\n"

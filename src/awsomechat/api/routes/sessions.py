@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Query, Response
 
+from awsomechat.api.links import RequestLinks
 from awsomechat.api.schemas import (
     FeedbackIn,
     FeedbackOut,
@@ -42,12 +43,14 @@ def get_session(session_id: uuid.UUID, principal: CurrentPrincipal, ctx: Context
 
 
 @router.get("/v1/sessions/{session_id}/messages", response_model=MessageList)
-def get_messages(session_id: uuid.UUID, principal: CurrentPrincipal, ctx: Context) -> MessageList:
+def get_messages(
+    session_id: uuid.UUID, principal: CurrentPrincipal, ctx: Context, links: RequestLinks
+) -> MessageList:
     """Every turn of a conversation in order, with citations, sources and feedback."""
     memory = ctx.container.conversations
     session = memory.get_session(principal.user_id, session_id)
     turns = memory.turns(principal.user_id, session_id)
-    return MessageList(session=SessionOut.of(session), messages=[MessageOut.of(t) for t in turns])
+    return MessageList(session=SessionOut.of(session), messages=[MessageOut.of(t, links) for t in turns])
 
 
 @router.patch("/v1/sessions/{session_id}", response_model=SessionOut)

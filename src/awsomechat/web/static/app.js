@@ -1,8 +1,10 @@
-// AWSomeChat web UI: sign-in, routing between views (#/chat/<id>, #/reply, #/documents), theme,
+// AWSomeChat web UI: sign-in, routing between views (#/chat/<id>, #/reply, #/documents, and
+// #/doc/<id>/<passage>: a document opened at a passage, the link citations carry), theme,
 // the error banner, and the shortcuts. Plain ES modules, no build step; everything is served locally.
 
 import { Api, API_BASE, describeError, formatWait } from "./api.js";
 import { ChatView } from "./chat.js";
+import { openDocument } from "./citations.js";
 import { DocumentsView } from "./documents.js";
 import { icon } from "./dom.js";
 import { ReplyView } from "./reply.js";
@@ -180,9 +182,17 @@ class App {
   route() {
     if ($("app").hidden) return;
     const hash = location.hash || "#/chat";
-    const [, view = "chat", id = ""] = hash.split("/");
+    const [, view = "chat", id = "", part = ""] = hash.split("/");
     this.closeSidebar();
-    if (view === "documents" && this.me && this.me.admin) {
+    if (view === "doc" && id) {
+      // A citation's link: the document, scrolled to the passage, over a new conversation.
+      this.showView("chat");
+      this.sessions.setActive(null);
+      this.chat.newChat();
+      this.setDocTitle("Document");
+      openDocument(this.api, decodeURIComponent(id), { chunkId: part ? decodeURIComponent(part) : null });
+      history.replaceState(null, "", "#/chat"); // the same link, followed again, opens it again
+    } else if (view === "documents" && this.me && this.me.admin) {
       this.showView("documents");
       this.documents.show();
       this.setDocTitle("Documents");

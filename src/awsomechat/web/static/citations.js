@@ -3,12 +3,21 @@
 import { describeError } from "./api.js";
 import { formatBytes, formatDate, h, icon, isWebUri, locationText, modal } from "./dom.js";
 
-function sourceLink(uri) {
-  if (isWebUri(uri)) {
-    return h("a", { href: uri, target: "_blank", rel: "noopener noreferrer", class: "source-link" },
-      icon("external"), h("span", {}, "Open source"), h("span", { class: "visually-hidden" }, " (new tab)"));
-  }
-  return null;
+/** A link into this web UI (``#/doc/<id>/<chunk>``), as the API gives when a document has no public page. */
+export function isAppLink(url) {
+  return isWebUri(url) && url.startsWith(`${location.origin}${location.pathname}#/doc/`);
+}
+
+/**
+ * The link a reader can open: the document's public page ("Open source"), or this UI's view of
+ * the passage ("Link to this passage", to share or open in a new tab). Never a server path.
+ */
+export function sourceLink(item) {
+  const url = item && item.url;
+  if (!isWebUri(url)) return null;
+  const label = isAppLink(url) ? "Link to this passage" : "Open source";
+  return h("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "source-link" },
+    icon("external"), h("span", {}, label), h("span", { class: "visually-hidden" }, " (new tab)"));
 }
 
 /** Show one citation: document title, heading path/page, the excerpt, and where it comes from. */
@@ -18,7 +27,7 @@ export function openCitation(api, citation) {
     className: "cite-dialog",
     build: (close) => {
       const where = locationText(citation);
-      const link = sourceLink(citation.uri);
+      const link = sourceLink(citation);
       const view = h("button", { type: "button", class: "btn", onclick: () => {
         close(null);
         // Opened after this dialog closed, so focus goes back to the citation afterwards.
@@ -27,9 +36,7 @@ export function openCitation(api, citation) {
       return h("div", { class: "modal-body" },
         where ? h("p", { class: "crumbs" }, where) : null,
         h("blockquote", { class: "excerpt" }, citation.excerpt || "(no excerpt)"),
-        h("div", { class: "cite-source" },
-          link || (citation.uri ? h("code", { class: "uri", title: citation.uri }, citation.uri) : null),
-          view));
+        h("div", { class: "cite-source" }, link, view));
     },
   });
 }
@@ -46,7 +53,7 @@ export function openDocument(api, documentId, { chunkId = null } = {}) {
         dialog.querySelector(".modal-head h2").textContent = doc.title || "Untitled document";
         const meta = h("dl", { class: "doc-meta" },
           h("dt", {}, "Source"), h("dd", {}, doc.source || "—"),
-          h("dt", {}, "Location"), h("dd", {}, sourceLink(doc.uri) || h("code", { class: "uri" }, doc.uri || "—")),
+          h("dt", {}, "Location"), h("dd", {}, sourceLink(doc) || h("code", { class: "uri" }, doc.uri || "—")),
           h("dt", {}, "Format"), h("dd", {}, `${doc.format || "?"} · ${formatBytes(doc.size_bytes)}`),
           h("dt", {}, "Passages"), h("dd", {}, String(doc.passages)),
           h("dt", {}, "Updated"), h("dd", {}, formatDate(doc.updated_at)));

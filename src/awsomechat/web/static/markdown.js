@@ -101,7 +101,8 @@ export function clipboardText(text, citations = [], { forEmail = false } = {}) {
   let body = (text || "").trim();
   if (forEmail) return body.replace(MARKER, "").replace(/[ \t]+([.,;:!?])/g, "$1").replace(/[ \t]{2,}/g, " ");
   if (citations.length) {
-    body += "\n\nSources:\n" + citations.map((c) => `[${c.n}] ${c.title}${c.uri ? ` — ${c.uri}` : ""}`).join("\n");
+    // The openable link (public page or this UI's view), never the server path in ``uri``.
+    body += "\n\nSources:\n" + citations.map((c) => `[${c.n}] ${c.title}${c.url ? ` — ${c.url}` : ""}`).join("\n");
   }
   return body;
 }
