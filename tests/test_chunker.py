@@ -279,3 +279,10 @@ def test_table_in_html_is_cut_by_rows_with_header() -> None:
     table_chunks = [c for c in chunks if "| Limit " in c.text]
     assert len(table_chunks) > 2
     assert all("Storage limits:\n| Name | Size |\n| --- | --- |\n| Limit" in c.text for c in table_chunks)
+
+
+def test_table_splitting_can_be_turned_off() -> None:
+    text = f"Quotas:\n\n{_quota_table(40)}"
+    chunker = StructuredChunker(words, max_tokens=60, overlap_tokens=0, split_tables=False)
+    chunks = chunker.chunk(_doc(Section(text, ("Quotas",))))
+    assert sum("| --- | --- |" in c.text for c in chunks) == 1  # the header row is not repeated

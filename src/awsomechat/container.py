@@ -133,7 +133,7 @@ class Container:
     def analyzer(self) -> Analyzer:
         from awsomechat.text.analyzer import Analyzer
 
-        return Analyzer()
+        return Analyzer(self.settings.retrieval.bm25_context_weight)
 
     @cached_property
     def embedder(self) -> Embedder:

@@ -112,6 +112,10 @@ class ChunkingSettings(BaseModel):
     max_tokens: int = Field(default=200, ge=32, le=512)
     overlap_tokens: int = Field(default=32, ge=0)
     min_tokens: int = Field(default=24, ge=0)
+    split_tables: bool = Field(
+        default=True,
+        description="cut a long table by rows, each passage under the table's caption and header row",
+    )
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> ChunkingSettings:
@@ -188,6 +192,16 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(default=1.0, ge=0)
     bm25_weight: float = Field(default=1.0, ge=0)
     candidates: int = Field(default=100, ge=1, le=2000, description="per retriever, before fusion")
+    bm25_context_weight: int = Field(
+        default=1, ge=1, le=10,
+        description="how many times a passage's title and heading terms count in BM25 (a BM25F field"
+        " weight; changing it needs `awsomechat reindex`, which keeps the vectors)",
+    )  # fmt: skip
+    duplicate_similarity: float = Field(
+        default=0.8, gt=0, le=1,
+        description="passages this similar (word 3-gram Jaccard) to a better-ranked one are left out;"
+        " 1 turns this off",
+    )  # fmt: skip
     top_k: int = Field(default=10, ge=1, le=1000)
     excerpt_chars: int = Field(default=300, ge=50, le=5000)
     reranker: RerankerSettings = Field(default_factory=RerankerSettings)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from awsomechat.ingest.tables import ParsedTable, table_segments
+from awsomechat.text.context import context_line
 from awsomechat.types import ChunkDraft, LoadedDocument, Section
 
 __all__ = ["StructuredChunker"]
@@ -109,6 +110,8 @@ class StructuredChunker:
         max_tokens: int = 200,
         overlap_tokens: int = 40,
         min_tokens: int = 20,
+        *,
+        split_tables: bool = True,
     ) -> None:
         if max_tokens < 8:
             raise ValueError(f"max_tokens must be at least 8, got {max_tokens}")
@@ -120,6 +123,7 @@ class StructuredChunker:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.min_tokens = min_tokens
+        self.split_tables = split_tables
         # Special tokens ([CLS]/[SEP]) are counted once per call; subtract them from each piece so
         # that summed pieces estimate the joined text instead of over-counting.
         self._overhead = max(0, count_tokens(""))
@@ -171,7 +175,7 @@ class StructuredChunker:
 
         Its tables become units of their own, each carrying the caption above it.
         """
-        segments = _table_split(text) if "|" in text else [(text, None)]
+        segments = _table_split(text) if self.split_tables and "|" in text else [(text, None)]
         units: list[_Unit] = []
         for seg, table in segments:
             if table is not None and (len(table.rows) >= _TABLE_ROWS or self._cost(seg) >= _TABLE_TOKENS):
@@ -267,11 +271,7 @@ class StructuredChunker:
 
         A context longer than half the budget is cut so that a body always has room.
         """
-        parts = [p.strip() for p in path if p.strip()]
-        title = title.strip()
-        if title and not (parts and parts[0].casefold() == title.casefold()):
-            parts.insert(0, title)
-        prefix = " > ".join(parts)
+        prefix = context_line(title, path)
         if not prefix:
             return "", 0
         limit = (self.max_tokens - self._overhead) // 2

@@ -25,6 +25,7 @@ from awsomechat.settings import Settings
 from awsomechat.store.documents import DocumentStore, DocumentWrite, IndexedChunk
 from awsomechat.store.index_meta import IndexGuard, IndexSpec
 from awsomechat.text.analyzer import Analyzer
+from awsomechat.text.context import context_length
 from awsomechat.types import ChunkDraft, JsonScalar, LoadedDocument, SourceItem
 
 # Documents are written once this many passages are waiting (one embedder call per batch).
@@ -208,7 +209,7 @@ class IngestionService:
             "pipeline": PIPELINE_VERSION,
             "attributes": options.attributes,
             "groups": sorted(options.groups),
-            "chunking": [c.max_tokens, c.overlap_tokens, c.min_tokens],
+            "chunking": [c.max_tokens, c.overlap_tokens, c.min_tokens, c.split_tables],
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -220,6 +221,7 @@ class IngestionService:
                 max_tokens=min(c.max_tokens, embedder.max_tokens),
                 overlap_tokens=c.overlap_tokens,
                 min_tokens=c.min_tokens,
+                split_tables=c.split_tables,
             )
         return self._chunker
 
@@ -310,7 +312,8 @@ class IngestionService:
         for p in pending:
             chunks = []
             for draft in p.drafts:
-                tf, n_terms = self._analyzer.term_frequencies(draft.text)
+                context = context_length(draft.text, p.doc.title, draft.heading_path)
+                tf, n_terms = self._analyzer.term_frequencies(draft.text, context)
                 vector = fresh[draft.text] if draft.text in fresh else known[draft.text]
                 chunks.append(IndexedChunk(draft, vector, tf, n_terms))
             try:

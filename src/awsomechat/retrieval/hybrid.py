@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from awsomechat.errors import EmbedderMismatchError
+from awsomechat.retrieval.dedup import near_duplicates
 from awsomechat.retrieval.fusion import reciprocal_rank_fusion
 from awsomechat.seams import Embedder, Reranker
 from awsomechat.settings import RetrievalSettings
@@ -16,6 +17,9 @@ from awsomechat.store.search import Candidate, CandidateFilter, SearchQueries, c
 from awsomechat.text.analyzer import Analyzer
 from awsomechat.text.highlight import make_excerpt
 from awsomechat.types import AccessScope, Scores, SearchHit, SearchRequest, SearchResponse
+
+# Fused candidates read beyond the page, to fill the places of near-duplicates left out.
+_DEDUP_EXTRA = 10
 
 
 class HybridRetriever:
@@ -86,15 +90,20 @@ class HybridRetriever:
         )
         dense_score = {c.chunk_id: c.score for c in dense}
         bm25_score = {c.chunk_id: c.score for c in bm25}
-        # A reranker sees its whole window before paging, so page 2 follows page 1.
-        window = fused[: max(want, s.reranker.top_n)] if self._reranker else fused[request.offset : want]
-        page = window
-        rows = self._queries.rows([f.chunk_id for f in page])
+        # A reranker sees its whole window before paging, so page 2 follows page 1. Near-duplicates
+        # are dropped before paging too (a few more rows are read to make up for them).
+        dedup = s.duplicate_similarity < 1.0
+        extra = (want + _DEDUP_EXTRA) if dedup else want
+        window = fused[: max(extra, s.reranker.top_n)] if self._reranker else fused[:extra]
+        rows = self._queries.rows([f.chunk_id for f in window])
+        found = [(f, rows[f.chunk_id]) for f in window if f.chunk_id in rows]  # not deleted meanwhile
+        if dedup:
+            dups = near_duplicates([row.text for _, row in found], s.duplicate_similarity)
+            found = [pair for pair, dup in zip(found, dups, strict=True) if not dup]
+        if self._reranker is None:
+            found = found[request.offset : want]
         hits: list[SearchHit] = []
-        for f in page:
-            row = rows.get(f.chunk_id)
-            if row is None:  # deleted between the two queries
-                continue
+        for f, row in found:
             excerpt, highlights = make_excerpt(row.text, query_terms, self._analyzer, s.excerpt_chars)
             hits.append(
                 SearchHit(

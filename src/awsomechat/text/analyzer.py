@@ -65,12 +65,19 @@ def _terms_of_word(word: str) -> list[str]:
 
 
 class Analyzer:
-    """Turns text into BM25 terms. Stemming is memoised: corpora repeat words a lot."""
+    """Turns text into BM25 terms. Stemming is memoised: corpora repeat words a lot.
 
-    version = ANALYZER_VERSION
+    ``context_weight`` makes a passage's context line (its title and heading path) count that many
+    times in its term frequencies and length, a simple BM25F: a title term outweighs a body term.
+    The weight is part of ``version``, since every stored posting depends on it.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, context_weight: int = 1) -> None:
+        if context_weight < 1:
+            raise ValueError(f"context_weight must be at least 1, got {context_weight}")
         self._cache: dict[str, str] = {}
+        self.context_weight = context_weight
+        self.version = ANALYZER_VERSION if context_weight == 1 else f"{ANALYZER_VERSION}+ctx{context_weight}"
 
     def stem(self, word: str) -> str:
         cached = self._cache.get(word)
@@ -87,10 +94,18 @@ class Analyzer:
             out.extend(self.stem(t) for t in _terms_of_word(word))
         return out
 
-    def term_frequencies(self, text: str) -> tuple[Counter[str], int]:
-        """Term counts and document length (number of terms) for indexing one passage."""
-        terms = self.terms(text)
-        return Counter(terms), len(terms)
+    def term_frequencies(self, text: str, context_chars: int = 0) -> tuple[Counter[str], int]:
+        """Term counts and document length (number of terms) for indexing one passage; the first
+        ``context_chars`` characters are its context line, weighted by ``context_weight``."""
+        if context_chars <= 0 or self.context_weight == 1:
+            terms = self.terms(text)
+            return Counter(terms), len(terms)
+        context = self.terms(text[:context_chars])
+        body = self.terms(text[context_chars:])
+        tf = Counter(body)
+        for term in context:
+            tf[term] += self.context_weight
+        return tf, len(body) + self.context_weight * len(context)
 
     def query_terms(self, text: str) -> Counter[str]:
         """Distinct query terms with their counts (a repeated word weighs more, as in BM25)."""
