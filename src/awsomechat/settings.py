@@ -308,6 +308,9 @@ class ProfileSettings(BaseModel):
         description="must contain {passages} and {question}",
     )
     abstain: str = "The documents I can search do not cover this."
+    max_sentences: int | None = Field(
+        default=None, ge=1, le=100, description="answer sentences kept at most (chat.enforce_length)"
+    )
 
     @model_validator(mode="after")
     def _placeholders(self) -> ProfileSettings:
@@ -347,6 +350,24 @@ class ChatSettings(BaseModel):
         default=0.2, ge=0, le=1, description="e-mail requests: hand off below this query-term coverage"
     )
     max_message_chars: int = Field(default=8000, ge=100, le=1_000_000)
+    # Answer trust (docs/answer-trust.md): each sentence checked against the passage it cites
+    # before it is streamed; thresholds tuned with `awsomechat eval claims` on the dev half.
+    verify: Literal["off", "lexical", "model"] = Field(
+        default="lexical",
+        description="off: stream what the model writes; lexical: numbers, names and content terms of"
+        " each sentence must be in the cited passage; model: lexical, then the chat model's yes/no",
+    )
+    verify_action: Literal["drop", "mark"] = Field(
+        default="drop",
+        description="an unsupported sentence: drop it, or mark it '(unverified)' without its citation"
+        " (e-mail replies always drop)",
+    )
+    verify_min_coverage: float = Field(
+        default=0.6, ge=0, le=1, description="share of a sentence's content terms its passage must hold"
+    )
+    enforce_length: bool = Field(
+        default=True, description="stop the answer at the profile's max_sentences (chat: 3)"
+    )
     profiles: dict[str, ProfileSettings] = Field(default_factory=dict, description="extra prompt profiles")
 
 

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from awsomechat.chat.types import Citation
+from awsomechat.chat.verify import SentenceCheck
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class TokenEvent:
 @dataclass(frozen=True)
 class FinalEvent:
     """The finished turn (stored unless the request said not to): the whole answer, the citations
-    it really uses, token counts and timings."""
+    it really uses, token counts and timings. ``verification``: the verdict on each sentence the
+    model wrote (``chat.verify``), kept, marked or dropped; empty when verification is off."""
 
     message_id: uuid.UUID | None  # None when the request asked not to store the turn
     session_id: uuid.UUID | None
@@ -45,6 +47,7 @@ class FinalEvent:
     prompt_tokens: int
     completion_tokens: int
     timings: dict[str, float] = field(default_factory=dict)
+    verification: tuple[SentenceCheck, ...] = ()
 
 
 @dataclass(frozen=True)

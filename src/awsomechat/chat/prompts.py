@@ -49,6 +49,8 @@ class PromptProfile:
     abstain: str
     # "email": search with the e-mail's request only, without greeting and sign-off.
     input_kind: str = "question"
+    # Answer sentences shown at most (``chat.enforce_length``); the generation stops there.
+    max_sentences: int | None = None
 
     def search_text(self, message: str) -> str:
         return email_core(message) if self.input_kind == "email" else message
@@ -66,6 +68,7 @@ BUILTIN_PROFILES: dict[str, PromptProfile] = {
         "Answer in at most three sentences, citing passages like [1]:",
         abstain="The documents I can search do not cover this, so I cannot answer it. "
         "The closest passages I found are listed below.",
+        max_sentences=3,
     ),
     "email_reply": PromptProfile(
         name="email_reply",
@@ -101,7 +104,12 @@ def profiles_from_settings(configured: Mapping[str, ProfileSettings]) -> dict[st
     """User-defined profiles of ``[chat.profiles.<name>]`` (they may override the built-in ones)."""
     return {
         name: PromptProfile(
-            name=name, description=p.description, system=p.system, template=p.template, abstain=p.abstain
+            name=name,
+            description=p.description,
+            system=p.system,
+            template=p.template,
+            abstain=p.abstain,
+            max_sentences=p.max_sentences,
         )
         for name, p in configured.items()
     }

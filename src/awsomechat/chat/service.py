@@ -49,6 +49,8 @@ from awsomechat.chat.rewrite import (
     rewrite_messages,
 )
 from awsomechat.chat.types import ChatSession, Citation, Message, NewTurn, Turn, Usage
+from awsomechat.chat.verify import AnswerVerifier, LexicalVerifier, ModelJudge, SentenceCheck, cited_numbers
+from awsomechat.chat.verify_stream import VerifiedStream
 from awsomechat.errors import AwsomeChatError, ModelUnavailableError, ValidationFailedError
 from awsomechat.seams import ChatModel, ConversationStore, RelevanceJudge, Retriever
 from awsomechat.settings import ChatModelSettings, ChatSettings
@@ -310,14 +312,12 @@ class ChatService:
                 state.profile.user_message(render_passages(state.passages), self._prompt_question(state)),
             ),
         ]
-        pieces: list[str] = []
         usage = Usage(0, 0)
         # An e-mail reply's greeting, hand-off and sign-off are the system's; the model writes the
         # answer between them (its own greeting is dropped, its sign-off ends the generation).
         body = BodyFilter() if state.reply is not None else None
-        head = reply_head(state.reply) if state.reply is not None else ""
-        if head:
-            yield TokenEvent(head)
+        out = self._verified_stream(state, model)
+        raw: list[str] = []  # what the model wrote (for its own citations)
         t_gen = time.perf_counter()
         gen = model.stream(
             messages, max_tokens=self._llm.max_answer_tokens, temperature=self._llm.temperature
@@ -333,13 +333,19 @@ class ChatService:
                         break
                     if not item:
                         continue
-                if not pieces:
-                    state.timings["ttft_s"] = round(time.perf_counter() - t_start, 3)
-                pieces.append(item)
-                yield TokenEvent(item)
-            if body is not None and (rest := body.flush()):
-                pieces.append(rest)
-                yield TokenEvent(rest)
+                raw.append(item)
+                if text := out.feed(item):
+                    state.timings.setdefault("ttft_s", round(time.perf_counter() - t_start, 3))
+                    yield TokenEvent(text)
+                if out.full:  # the profile's sentence limit: the rest is not generated
+                    break
+            if body is not None and (rest := body.flush()) and not out.full:
+                raw.append(rest)
+                if text := out.feed(rest):
+                    yield TokenEvent(text)
+            if text := out.finish():
+                state.timings.setdefault("ttft_s", round(time.perf_counter() - t_start, 3))
+                yield TokenEvent(text)
         except AwsomeChatError as exc:
             log.warning("generation failed: %s", exc)
             code = "model_unavailable" if isinstance(exc, ModelUnavailableError) else "model_error"
@@ -350,16 +356,49 @@ class ChatService:
             if close:
                 close()
         state.timings["generate_s"] = round(time.perf_counter() - t_gen, 3)
-        raw = "".join(pieces).strip()
-        raw = attribute_uncited(raw, [(p.citation, p.text) for p in state.passages], self._gate.term_set)
+        state.timings["model_citations"] = float(len(cited_numbers("".join(raw))))
+        checks = tuple(out.checks)
+        if out.verifier is not None:
+            state.timings["verify_s"] = round(out.verify_s, 3)
+            state.timings["sentences"] = float(sum(c.claim for c in checks))
+            state.timings["sentences_supported"] = float(out.supported)
+        if not out.answered:  # nothing supported remains: the abstention (an e-mail: the hand-off)
+            text = handoff_reply(state.reply) if state.reply is not None else state.profile.abstain
+            yield TokenEvent(text)
+            yield self._store(
+                state, text, (), sources, abstained=True, usage=usage, model=model.name, t0=t_start,
+                verification=checks,
+            )  # fmt: skip
+            return
+        answer = out.text.strip() if state.reply is None else out.text.rstrip()
+        if out.verifier is None:  # unchecked: markers added afterwards where a passage clearly fits
+            passages = [(p.citation, p.text) for p in state.passages]
+            answer = attribute_uncited(answer, passages, self._gate.term_set)
         if state.reply is not None:
             tail = reply_tail(state.reply)
             yield TokenEvent(tail)
-            raw = head + raw + tail
-        answer, cited = resolve_citations(raw, sources)
+            answer += tail
+        answer, cited = resolve_citations(answer, sources)
         yield self._store(
-            state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start
-        )
+            state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start,
+            verification=checks,
+        )  # fmt: skip
+
+    def _verified_stream(self, state: _State, model: ChatModel) -> VerifiedStream:
+        """The sentence-by-sentence checker of this turn (``chat.verify``, ``chat.verify_action``)."""
+        chat = self._chat
+        verifier: AnswerVerifier | None = None
+        if chat.verify != "off":
+            verifier = AnswerVerifier(
+                LexicalVerifier(self._gate.term_set, min_coverage=chat.verify_min_coverage),
+                {p.citation.n: p.text for p in state.passages},
+                question=self._prompt_question(state),
+                judge=ModelJudge(model) if chat.verify == "model" else None,
+            )
+        limit = state.profile.max_sentences if chat.enforce_length else None
+        action = "drop" if state.reply is not None else chat.verify_action
+        lead = reply_head(state.reply) if state.reply is not None else ""
+        return VerifiedStream(verifier, action=action, max_sentences=limit, lead=lead)
 
     @staticmethod
     def _prompt_question(state: _State) -> str:
@@ -389,6 +428,7 @@ class ChatService:
         usage: Usage,
         model: str,
         t0: float,
+        verification: tuple[SentenceCheck, ...] = (),
     ) -> FinalEvent:
         state.timings["total_s"] = round(time.perf_counter() - t0, 3)
         prompt = usage.prompt_tokens + sum(u.prompt_tokens for u in state.usage)
@@ -397,6 +437,7 @@ class ChatService:
             return FinalEvent(
                 message_id=None, session_id=None, answer=answer, citations=cited, abstained=abstained,
                 model=model, prompt_tokens=prompt, completion_tokens=completion, timings=dict(state.timings),
+                verification=verification,
             )  # fmt: skip
         if state.session is None:
             state.session = self._memory.create_session(state.request.user_id, profile=state.profile.name)
@@ -412,7 +453,7 @@ class ChatService:
         return FinalEvent(
             message_id=turn.id, session_id=state.session.id, answer=answer, citations=cited,
             abstained=abstained, model=model, prompt_tokens=prompt, completion_tokens=completion,
-            timings=dict(state.timings),
+            timings=dict(state.timings), verification=verification,
         )  # fmt: skip
 
     def profiles(self) -> list[PromptProfile]:

@@ -113,7 +113,8 @@ def answers_command(
         console.print(f"report: {report / f'answers-{name}.md'}", highlight=False)
         print(json.dumps({k: summary[k] for k in (
             "n", "recall@5", "token_recall", "citation_precision", "answered_answerable",
-            "abstained_unanswerable", "p50_seconds")}))  # fmt: skip
+            "abstained_unanswerable", "p50_seconds", "answers_with_citations", "supported_sentences",
+            "numbers_supported")}))  # fmt: skip
 
 
 @app.command("conversations")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from awsomechat.chat.service import ChatRequest, ChatService
+from awsomechat.chat.verify import numbers_with_units
 from awsomechat.errors import SourceError
 from awsomechat.eval.metrics import mean
 from awsomechat.seams import Retriever
@@ -41,6 +42,8 @@ class QAResult:
     cited_docs: list[str]
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    # Per sentence the model wrote: SentenceCheck.to_json() plus the checked passage text.
+    verification: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_qa(path: Path) -> list[QAItem]:
@@ -102,7 +105,37 @@ def run_item(item: QAItem, chat: ChatService, retriever: Retriever, user: str) -
         cited_docs=[c.uri for c in final.citations],
         seconds=final.timings.get("total_s", 0.0),
         timings=final.timings,
+        verification=[c.to_json() | {"evidence": c.evidence} for c in final.verification],
     )
+
+
+def _shown(r: QAResult) -> list[dict[str, Any]]:
+    """The claim sentences of an answer a reader sees (kept or marked, not dropped)."""
+    return [c for c in r.verification if c["claim"] and c["action"] != "dropped"]
+
+
+def numbers_in_evidence(check: dict[str, Any]) -> bool:
+    """Every number of the sentence appears in the passage it cites (units aside)."""
+    have = {n for n, _ in numbers_with_units(check["evidence"])}
+    return all(n in have for n, _ in numbers_with_units(check["sentence"]))
+
+
+def trust_summary(answered: list[QAResult]) -> dict[str, Any]:
+    """Model-written citations, verified sentences, numbers found in their cited passage."""
+    checked = [r for r in answered if r.verification]
+    shown = [c for r in checked for c in _shown(r)]
+    generated = [c for r in checked for c in r.verification if c["claim"]]
+    with_numbers = [c for c in shown if numbers_with_units(c["sentence"])]
+    return {
+        "answers_with_citations": mean([r.timings.get("model_citations", 0) > 0 for r in answered]),
+        "supported_sentences": mean([c["supported"] for c in shown]) if checked else None,
+        "numbers_supported": mean([numbers_in_evidence(c) for c in with_numbers]) if checked else None,
+        "generated_supported": mean([c["supported"] for c in generated]) if checked else None,
+        "sentences_per_answer": round(len(shown) / len(checked), 2) if checked else None,
+        "verify_seconds": round(statistics.median([r.timings.get("verify_s", 0.0) for r in checked]), 3)
+        if checked
+        else None,
+    }
 
 
 def summarise(results: list[QAResult]) -> dict[str, Any]:
@@ -121,8 +154,8 @@ def summarise(results: list[QAResult]) -> dict[str, Any]:
         "p50_seconds": round(statistics.median([r.seconds for r in results]), 2) if results else 0.0,
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
-        "answers_with_citations": mean([bool(r.cited_docs) for r in answered]),
-    }
+        "answers_with_any_citation": mean([bool(r.cited_docs) for r in answered]),
+    } | trust_summary(answered)
 
 
 def markdown_report(dataset: str, summary: dict[str, Any], results: list[QAResult]) -> str:

@@ -1,0 +1,175 @@
+"""Claim verification (chat/verify.py, chat/verify_stream.py) on passages of the sample KB, and
+through the chat service with the small model (plumbing: what streams is what the final event says)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from awsomechat.chat.events import FinalEvent, TokenEvent
+from awsomechat.chat.service import ChatRequest
+from awsomechat.chat.verify import (
+    AnswerVerifier,
+    LexicalVerifier,
+    SentenceSplitter,
+    identifiers,
+    numbers_with_units,
+)
+from awsomechat.chat.verify_stream import UNVERIFIED, VerifiedStream
+from awsomechat.container import Container
+from awsomechat.seams import ChatModel
+from awsomechat.text.analyzer import Analyzer
+from tests.helpers import ingest_texts
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src/awsomechat/sample_kb"
+SQS = (SAMPLE / "aws-lambda-developer-guide/with-sqs.md").read_text(encoding="utf-8")
+
+
+def _para(start: str) -> str:
+    return next(p for p in SQS.split("\n\n") if p.startswith(start)).replace("\\", "")
+
+
+HIDDEN = _para("When Lambda reads a batch")  # messages hidden for the visibility timeout
+SIX_TIMES = _para("To allow your function time")  # at least 6 times the function timeout
+LIMITS = (
+    "Resource | Quota\n--- | ---\nFunction timeout | 900 seconds (15 minutes)\n"
+    "Deployment package (.zip file archive) size | 50 MB (zipped), 250 MB (unzipped)"
+)
+
+
+@pytest.fixture(scope="module")
+def lexical() -> LexicalVerifier:
+    analyzer = Analyzer()
+    return LexicalVerifier(lambda t: set(analyzer.terms(t)), min_coverage=0.6)
+
+
+def _verifier(lexical: LexicalVerifier) -> AnswerVerifier:
+    return AnswerVerifier(lexical, {1: HIDDEN, 2: SIX_TIMES, 3: LIMITS}, question="visibility timeout")
+
+
+def test_a_number_the_cited_passage_does_not_hold_is_unsupported(lexical: LexicalVerifier) -> None:
+    v = _verifier(lexical)
+    right = v.check("Set the visibility timeout to at least 6 times the function timeout [2].")
+    wrong = v.check("Set the visibility timeout to at least 10 times the function timeout [2].")
+    assert right.supported and right.checked == (2,)
+    assert not wrong.supported and wrong.reason == "number 10"
+
+
+def test_a_number_with_the_wrong_unit_is_unsupported(lexical: LexicalVerifier) -> None:
+    v = _verifier(lexical)
+    assert v.check("The maximum function timeout is 900 seconds [3].").supported
+    wrong = v.check("The maximum function timeout is 900 minutes [3].")
+    assert not wrong.supported and "900 minute" in wrong.reason
+
+
+def test_an_api_name_the_passage_does_not_hold_is_unsupported(lexical: LexicalVerifier) -> None:
+    check = _verifier(lexical).check(
+        "You can use the SetQueueAttributes API to hide the messages for the visibility timeout [1]."
+    )
+    assert not check.supported and check.reason == "name SetQueueAttributes"
+
+
+def test_an_uncited_sentence_is_cited_to_the_passage_that_supports_it(lexical: LexicalVerifier) -> None:
+    check = _verifier(lexical).check("The deployment package can be 250 MB unzipped.")
+    assert check.supported and check.checked == (3,) and check.model_cited == ()
+
+
+def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(lexical: LexicalVerifier) -> None:
+    check = _verifier(lexical).check("The deployment package can be 250 MB unzipped [1].")
+    assert check.supported and check.checked == (3,) and check.model_cited == (1,)
+
+
+def test_numbers_and_names_are_found_where_they_are_free_standing() -> None:
+    assert numbers_with_units("EC2 t2.micro has 1,000 items and 1.25 Gbps [3]") == [
+        ("1000", "item"),
+        ("1.25", ""),
+    ]
+    assert identifiers("Call `ChangeMessageVisibility` or SetQueueAttributes with max_items") == {
+        "ChangeMessageVisibility",
+        "SetQueueAttributes",
+        "max_items",
+    }
+
+
+@pytest.mark.parametrize("step", [1, 2, 5, 200])
+def test_sentences_are_cut_whole_however_the_tokens_arrive(step: int) -> None:
+    text = "It is 30 seconds [3]. E.g. use 1.5 GB.[1] Then:\n- one item\n- two [4]\nLast"
+    splitter, out = SentenceSplitter(), []
+    for i in range(0, len(text), step):
+        out += splitter.feed(text[i : i + step])
+    out += splitter.flush()
+    assert out == [
+        "It is 30 seconds [3].",
+        " E.g. use 1.5 GB.[1]",
+        " Then:",
+        "\n- one item",
+        "\n- two [4]",
+        "\nLast",
+    ]
+
+
+def _run(stream: VerifiedStream, text: str) -> str:
+    out = "".join(stream.feed(text[i : i + 3]) for i in range(0, len(text), 3) if not stream.full)
+    return out + stream.finish()
+
+
+ISSUE_ANSWER = (
+    "Yes. You can use the SetQueueAttributes API to hide the messages for the visibility timeout [1]. "
+    "Set the visibility timeout to at least 6 times the function timeout [2]. "
+    "The maximum function timeout is 900 seconds [3]. "
+    "The deployment package can be 250 MB unzipped [3]. "
+    "Messages in a failed batch return to the queue [1]."
+)
+
+
+def test_unsupported_sentences_are_dropped_and_the_answer_kept_to_the_limit(lexical: LexicalVerifier) -> None:
+    stream = VerifiedStream(_verifier(lexical), action="drop", max_sentences=3)
+    shown = _run(stream, ISSUE_ANSWER)
+    assert "SetQueueAttributes" not in shown
+    assert shown.startswith("Yes. Set the visibility timeout to at least 6 times")
+    assert "900 seconds [3]." in shown and "250 MB" in shown
+    assert "failed batch" not in shown  # the fourth supported sentence is over the limit
+    assert stream.full and stream.text == shown
+    assert [c.action for c in stream.checks if c.claim] == ["dropped", "kept", "kept", "kept"]
+
+
+def test_marked_sentences_lose_their_citation(lexical: LexicalVerifier) -> None:
+    stream = VerifiedStream(_verifier(lexical), action="mark", max_sentences=None)
+    shown = _run(stream, ISSUE_ANSWER)
+    assert f"for the visibility timeout{UNVERIFIED}." in shown
+    assert "visibility timeout [1]" not in shown
+
+
+def test_nothing_supported_is_not_an_answer(lexical: LexicalVerifier) -> None:
+    for action in ("drop", "mark"):
+        stream = VerifiedStream(_verifier(lexical), action=action, lead="Hello,\n\n")
+        shown = _run(stream, "Yes. Use the ChangeQueueSize API [1]. It takes 45 days [2].")
+        assert shown == "" and not stream.answered
+
+
+def test_the_lead_comes_with_the_first_supported_sentence(lexical: LexicalVerifier) -> None:
+    stream = VerifiedStream(_verifier(lexical), lead="Hello Ana,\n\n")
+    shown = _run(stream, "Use the ChangeQueueSize API [1]. The maximum function timeout is 900 seconds [3].")
+    assert shown == "Hello Ana,\n\nThe maximum function timeout is 900 seconds [3]."
+
+
+def test_the_service_streams_exactly_the_checked_answer(container: Container, small_model: ChatModel) -> None:
+    ingest_texts(container, {"sqs.md": "# Lambda with Amazon SQS\n\n" + HIDDEN + "\n\n" + SIX_TIMES})
+    container.__dict__["chat_model"] = small_model
+    events = list(
+        container.chat.stream(
+            ChatRequest(user_id="u", message="How long are messages hidden when Lambda reads a batch?")
+        )
+    )
+    final = next(e for e in events if isinstance(e, FinalEvent))
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert final.verification, "no sentence was checked"
+    if final.abstained:
+        assert streamed == final.answer
+        assert not any(c.supported for c in final.verification)
+    else:
+        assert streamed.strip() == final.answer
+        shown = [c for c in final.verification if c.claim and c.action == "kept"]
+        assert shown and all(c.supported for c in shown) and len(shown) <= 3
+    assert "verify_s" in final.timings and "model_citations" in final.timings
