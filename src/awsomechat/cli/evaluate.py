@@ -282,3 +282,36 @@ def reply_gate_command(
         console.print(out)
         current = {"email_min_dense": s.email_min_dense, "email_min_coverage": s.email_min_coverage}
         print(json.dumps({"current": current, "best": best[0]}))
+
+
+@app.command("pages")
+def pages_command(
+    datasets: list[Path] = typer.Option(
+        ..., "--dataset", exists=True, dir_okay=False, help="QA jsonl (repeatable)"
+    ),
+    corpus: Path | None = typer.Option(
+        None, "--corpus", exists=True, file_okay=False, help="ingest this first"
+    ),
+) -> None:
+    """Page recall@1/5/10 and MRR@10 of the answering page, without a model call (the retrieval half
+    of `eval answers`, fast enough for a whole corpus); lists the misses."""
+    from awsomechat.eval.answers import load_qa
+    from awsomechat.eval.pages import evaluate_pages, summarise_pages
+
+    with container() as c:
+        if corpus is not None:
+            _ingest_corpus(c, corpus)
+        items = [item for ds in datasets for item in load_qa(ds)]
+        with make_progress(console) as progress:
+            task = progress.add_task("questions", total=sum(i.answer is not None for i in items), current="")
+            results = evaluate_pages(
+                items, c.retriever, on_item=lambda r: progress.update(task, advance=1, current=r.item.id)
+            )
+        summary = summarise_pages(results)
+        misses = summary.pop("misses@5")
+        table = Table("id", "question", "answering page", "top 5 came from")
+        for m in misses:
+            table.add_row(m["id"], m["question"][:60], ", ".join(m["want"]), "; ".join(m["got"])[:90])
+        console.print(table)
+        console.print(" ".join(f"{k} {v}" for k, v in summary.items()), highlight=False)
+        print(json.dumps(summary | {"misses@5": [m["id"] for m in misses]}))
