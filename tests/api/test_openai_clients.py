@@ -109,7 +109,9 @@ def test_completion_answers_with_citations(server: LiveServer, client: OpenAI, r
     content = choice.message.content or ""
     assert content.strip()
     citations, ext = extension(r)
-    assert ext["answer"] == content
+    # The content is the answer, then the cited sources with links a reader can open.
+    assert content.startswith(ext["answer"]) and content != ext["answer"]
+    assert all(f"[{c['n']}] " in content and f"({c['url']})" in content for c in citations)
     assert ext["abstained"] is False
     assert_cites_lambda(citations, ext)
     assert ext["sources"][0]["title"] == LAMBDA_TITLE  # the best passage comes first
@@ -141,7 +143,9 @@ def test_streaming_deltas_match_the_final_answer(client: OpenAI) -> None:
     citations, ext = extension(chunks[-1])
     assert ext["abstained"] is False
     assert_cites_lambda(citations, ext)
-    assert plain(streamed) == plain(ext["answer"]), (streamed, ext["answer"])
+    answer, _, listed = streamed.partition("\n\nSources:\n")
+    assert plain(answer) == plain(ext["answer"]), (streamed, ext["answer"])
+    assert all(f"({c['url']})" in listed for c in citations)
 
 
 def test_stream_options_include_usage(client: OpenAI) -> None:
@@ -178,8 +182,9 @@ def test_question_outside_the_documents_abstains(client: OpenAI, stream: bool) -
         assert r.usage is not None and r.usage.completion_tokens == 0  # the model was not asked
     assert ext["abstained"] is True
     assert citations == []
-    assert text.strip() and text == ext["answer"]  # the abstention is a fixed text, not generated
-    assert len(ext["sources"]) >= 1  # the closest passages are still listed
+    # The abstention is a fixed text, not generated; the closest passages are listed below it.
+    assert text.strip() and text.startswith(ext["answer"] + "\n\nClosest sources:\n")
+    assert len(ext["sources"]) >= 1 and all(f"({s['url']})" in text for s in ext["sources"])
 
 
 def test_documents_of_other_groups_stay_hidden(server: LiveServer, client: OpenAI) -> None:

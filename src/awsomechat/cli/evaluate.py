@@ -129,14 +129,28 @@ def conversations_command(
         None, "--limit", min=1, help="only the first N conversations of each file"
     ),
     no_model: bool = typer.Option(False, "--no-model", help="only the strategies without a model call"),
+    paths: str | None = typer.Option(
+        None,
+        "--paths",
+        help="instead of the strategies: the conversations through the API paths, side by side"
+        " (native = POST /v1/chat sessions, openai = /v1/chat/completions messages), e.g. native,openai",
+    ),
 ) -> None:
     """Follow-up handling per strategy (as asked, topic, model, topic+model, human rewrite): token
-    F1 against the human rewrites, retrieval recall@5, the skip rule's precision/recall, seconds."""
-    from awsomechat.eval.conversations import evaluate_conversations, load_conversations
+    F1 against the human rewrites, retrieval recall@5, the skip rule's precision/recall, seconds.
+    With --paths: each conversation through the real API in-process, per path (answers generated
+    by the configured model)."""
+    from awsomechat.eval.conversations import PATHS, evaluate_conversations, load_conversations
 
+    wanted = tuple(p.strip() for p in paths.split(",") if p.strip()) if paths is not None else ()
+    if paths is not None and (not wanted or any(p not in PATHS for p in wanted)):
+        raise typer.BadParameter(f"choose from {', '.join(PATHS)}", param_hint="--paths")
     with container() as c:
         if corpus is not None:
             _ingest_corpus(c, corpus)
+        if wanted:
+            _conversation_paths(c, datasets, wanted, limit)
+            return
         results = []
         for ds in datasets:
             n = sum(len(t) - 1 for _, t in load_conversations(ds)[:limit])
@@ -151,6 +165,54 @@ def conversations_command(
         for r in results:
             _conversation_tables(r)
         print(json.dumps({r["dataset"]: r for r in results}))
+
+
+def _conversation_paths(
+    c: Container, datasets: list[Path], paths: tuple[str, ...], limit: int | None
+) -> None:
+    """``eval conversations --paths``: the app in-process (a TestClient), a throw-away user's key."""
+    import uuid
+
+    from fastapi.testclient import TestClient
+
+    from awsomechat.api.app import create_app
+    from awsomechat.eval.conversations import evaluate_paths, load_conversations
+
+    api = c.settings.api.model_copy(update={"rate_limit_per_minute": 0})  # the run is one key's burst
+    app = create_app(c.settings.model_copy(update={"api": api}), container=c)
+    user = f"eval-{uuid.uuid4().hex[:8]}"
+    c.keys.add_user(user)
+    results = []
+    try:
+        key = c.keys.create_key(user, "eval conversations")[1]
+        with TestClient(app, headers={"Authorization": f"Bearer {key}"}) as client:
+            for ds in datasets:
+                n = sum(len(t) for _, t in load_conversations(ds)[:limit])
+                with make_progress(console) as progress:
+                    task = progress.add_task(f"{ds.stem} turns", total=n, current="")
+                    results.append(
+                        evaluate_paths(
+                            ds, client, paths=paths, limit=limit, on_turn=partial(progress.advance, task)
+                        )
+                    )
+    finally:
+        c.keys.remove_user(user)
+    for r in results:
+        table = Table(
+            "metric", *paths, title=f"{r['dataset']}: {r['conversations']} conversations, by API path"
+        )
+        for k in ("follow_ups", "recall@5", "answered", "abstained", "rewritten", "first_turn_answered",
+                  "seconds_per_turn"):  # fmt: skip
+            table.add_row(k, *(str(r["paths"][p][k]) for p in paths))
+        console.print(table)
+        if len(paths) > 1:
+            console.print(
+                f"same standalone question: {r['same_standalone_question']}, same answered/abstained:"
+                f" {r['same_answered_or_abstained']}, same passages: {r['same_sources']};"
+                f" {len(r['differing'])} follow-ups differ",
+                highlight=False,
+            )
+    print(json.dumps({r["dataset"]: r for r in results}))
 
 
 def _conversation_tables(r: dict[str, Any]) -> None:

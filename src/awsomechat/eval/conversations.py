@@ -182,3 +182,140 @@ def _strategies(
                 model_result = (result, seconds[method])
         texts[method], searches[method] = result.text, result.search_text or result.text
     return texts, searches, seconds, calls
+
+
+# ------------------------------------------------------------------ API paths side by side
+
+PATHS = ("native", "openai")
+
+
+@dataclass
+class _PathFigures:
+    """One path's follow-ups: retrieval hit in the passages used, answered or abstained."""
+
+    hit: list[bool] = field(default_factory=list)
+    answered: list[bool] = field(default_factory=list)
+    rewritten: list[bool] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    first_answered: list[bool] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "follow_ups": len(self.answered),
+            "recall@5": mean(self.hit),
+            "answered": mean(self.answered),
+            "abstained": round(1 - mean(self.answered), 4) if self.answered else 0.0,
+            "rewritten": mean(self.rewritten),
+            "first_turn_answered": mean(self.first_answered),
+            "seconds_per_turn": mean(self.seconds),
+        }
+
+
+@dataclass(frozen=True)
+class PathTurn:
+    """What one path did with one turn, as its client saw it."""
+
+    standalone: str
+    sources: tuple[str, ...]  # URIs of the passages used (the closest ones when abstained)
+    abstained: bool
+    rewritten: bool
+    content: str
+
+
+def _native_turn(client: Any, question: str, session_id: str | None) -> tuple[PathTurn, str]:
+    r = client.post("/v1/chat", json={"message": question, "session_id": session_id, "stream": False})
+    r.raise_for_status()
+    body = r.json()
+    turn = PathTurn(
+        standalone=body["standalone_question"], sources=tuple(s["uri"] for s in body["sources"]),
+        abstained=bool(body["abstained"]), rewritten=body["standalone_question"] != question,
+        content=body["answer"],
+    )  # fmt: skip
+    return turn, str(body["session_id"])
+
+
+def _openai_turn(client: Any, messages: list[dict[str, str]]) -> PathTurn:
+    r = client.post("/v1/chat/completions", json={"model": "awsomechat", "messages": messages})
+    r.raise_for_status()
+    body = r.json()
+    ext = body["awsomechat"]
+    return PathTurn(
+        standalone=ext["standalone_question"] or "", sources=tuple(s["uri"] for s in ext["sources"]),
+        abstained=bool(ext["abstained"]), rewritten=bool(ext["rewritten"]),
+        content=body["choices"][0]["message"]["content"] or "",
+    )  # fmt: skip
+
+
+def evaluate_paths(
+    path: Path,
+    client: Any,
+    *,
+    paths: tuple[str, ...] = PATHS,
+    limit: int | None = None,
+    on_turn: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """The same conversations through each API path, with ``client`` (an HTTP client of the app
+    holding a user's key): ``native`` continues a session with ``POST /v1/chat``, ``openai`` sends
+    the growing ``messages`` (each answer's content as the assistant message, as an OpenAI client
+    does) to ``POST /v1/chat/completions``. Per follow-up: recall@5 of the passages the answer
+    used (any of them from a relevant page), answered or abstained, and whether both paths
+    searched the same standalone question and used the same passages. Sessions the run created
+    are deleted."""
+    convs = load_conversations(path)[:limit]
+    figures = {p: _PathFigures() for p in paths}
+    same_question: list[bool] = []
+    same_outcome: list[bool] = []
+    same_sources: list[bool] = []
+    differing: list[dict[str, Any]] = []
+    sessions: list[str] = []
+    try:
+        for conv_id, turns in convs:
+            session_id: str | None = None
+            messages: list[dict[str, str]] = []
+            for i, turn in enumerate(turns):
+                done: dict[str, PathTurn] = {}
+                for name in paths:
+                    t0 = time.perf_counter()
+                    if name == "native":
+                        done[name], session_id = _native_turn(client, turn.question, session_id)
+                        if i == 0:
+                            sessions.append(session_id)
+                    else:
+                        messages.append({"role": "user", "content": turn.question})
+                        done[name] = _openai_turn(client, messages)
+                        messages.append({"role": "assistant", "content": done[name].content})
+                    fig = figures[name]
+                    if i == 0:
+                        fig.first_answered.append(not done[name].abstained)
+                        continue
+                    fig.seconds.append(time.perf_counter() - t0)
+                    fig.answered.append(not done[name].abstained)
+                    fig.rewritten.append(done[name].rewritten)
+                    if turn.doc_ids:
+                        fig.hit.append(any(relevant(u, turn.doc_ids) for u in done[name].sources[:5]))
+                if i and len(done) > 1:
+                    outs = list(done.values())
+                    same_question.append(len({_norm(o.standalone) for o in outs}) == 1)
+                    same_outcome.append(len({o.abstained for o in outs}) == 1)
+                    same_sources.append(len({o.sources for o in outs}) == 1)
+                    if not (same_question[-1] and same_outcome[-1] and same_sources[-1]):
+                        differing.append(
+                            {"id": conv_id, "turn": i + 1, "question": turn.question}
+                            | {
+                                n: {"standalone": o.standalone, "abstained": o.abstained}
+                                for n, o in done.items()
+                            }
+                        )
+                if on_turn:
+                    on_turn()
+    finally:
+        for sid in sessions:
+            client.delete(f"/v1/sessions/{sid}")
+    out: dict[str, Any] = {"dataset": path.stem, "conversations": len(convs)}
+    out["paths"] = {name: fig.summary() for name, fig in figures.items()}
+    if len(paths) > 1:
+        out["same_standalone_question"] = mean(same_question)
+        out["same_answered_or_abstained"] = mean(same_outcome)
+        out["same_sources"] = mean(same_sources)
+        out["differing"] = differing
+    return out

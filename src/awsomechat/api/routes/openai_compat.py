@@ -235,7 +235,8 @@ async def completions(
     profiles = {p.name: p for p in ctx.container.chat.profiles()}
     profile = _profile_of(body.model, list(profiles))
     index, question, raw_pairs = _history(body.messages)
-    pairs = standalone_history(raw_pairs, chat=ctx.settings.chat, profile=profiles[profile])
+    # the chat service's own settings: the replay must decide as it does
+    pairs = standalone_history(raw_pairs, chat=ctx.container.settings.chat, profile=profiles[profile])
     with_sources = profiles[profile].input_kind == "question"  # not into a customer's e-mail draft
     request = await checked_request(
         ctx, principal, message=question, session_id=body.session_id, filters=conditions(body.filters),
