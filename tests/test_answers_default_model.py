@@ -59,6 +59,7 @@ def kb(container: Container, default_model: ChatModel, tmp_path: Path) -> Iterat
     assert report.added == len(PAGES)
     container.__dict__["chat_model"] = default_model
     container.settings.llm.temperature = 0.0
+    container.settings.chat.verify = "lexical"  # the product's default (tests/conftest.py turns it off)
     yield container
 
 

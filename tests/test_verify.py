@@ -157,6 +157,7 @@ def test_the_lead_comes_with_the_first_supported_sentence(lexical: LexicalVerifi
 def test_the_service_streams_exactly_the_checked_answer(container: Container, small_model: ChatModel) -> None:
     ingest_texts(container, {"sqs.md": "# Lambda with Amazon SQS\n\n" + HIDDEN + "\n\n" + SIX_TIMES})
     container.__dict__["chat_model"] = small_model
+    container.settings.chat.verify = "lexical"  # off for the other small-model tests (conftest.py)
     events = list(
         container.chat.stream(
             ChatRequest(user_id="u", message="How long are messages hidden when Lambda reads a batch?")
@@ -173,3 +174,23 @@ def test_the_service_streams_exactly_the_checked_answer(container: Container, sm
         shown = [c for c in final.verification if c.claim and c.action == "kept"]
         assert shown and all(c.supported for c in shown) and len(shown) <= 3
     assert "verify_s" in final.timings and "model_citations" in final.timings
+
+
+def test_an_email_reply_keeps_only_supported_sentences_or_hands_off(
+    container: Container, small_model: ChatModel
+) -> None:
+    ingest_texts(container, {"sqs.md": "# Lambda with Amazon SQS\n\n" + HIDDEN + "\n\n" + SIX_TIMES})
+    container.__dict__["chat_model"] = small_model
+    container.settings.chat.verify = "lexical"  # off for the other small-model tests (conftest.py)
+    mail = "Hi,\n\nhow long should the visibility timeout of our source queue be for Lambda?\n\nThanks,\nIra"
+    events = list(container.chat.stream(ChatRequest(user_id="c", message=mail, profile="email_reply")))
+    final = next(e for e in events if isinstance(e, FinalEvent))
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert streamed.startswith("Hi Ira,") and final.answer.startswith("Hi Ira,")
+    assert final.answer.rstrip().endswith("The support team") and streamed.rstrip() == final.answer.rstrip()
+    kept = [c for c in final.verification if c.claim and c.action == "kept"]
+    assert all(c.supported for c in kept)
+    assert [c for c in final.verification if c.action == "marked"] == []  # e-mails drop, never mark
+    assert final.abstained == (not kept)
+    if final.abstained:
+        assert "follow up" in final.answer and not final.citations

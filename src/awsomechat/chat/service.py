@@ -389,8 +389,12 @@ class ChatService:
         chat = self._chat
         verifier: AnswerVerifier | None = None
         if chat.verify != "off":
+            # A reply in another language than the (English-stemmed) passages: numbers and names
+            # are still checked, content terms cannot be compared across languages.
+            foreign = state.reply is not None and state.reply.email.language != "en"
+            coverage = 0.0 if foreign else chat.verify_min_coverage
             verifier = AnswerVerifier(
-                LexicalVerifier(self._gate.term_set, min_coverage=chat.verify_min_coverage),
+                LexicalVerifier(self._gate.term_set, min_coverage=coverage),
                 {p.citation.n: p.text for p in state.passages},
                 question=self._prompt_question(state),
                 judge=ModelJudge(model) if chat.verify == "model" else None,
