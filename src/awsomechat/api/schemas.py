@@ -101,6 +101,19 @@ class ChatIn(Strict):
     )
 
 
+class SentenceCheckOut(BaseModel):
+    """One sentence the model wrote, checked against the passage it cites before it was shown."""
+
+    sentence: str
+    model_cited: list[int] = Field(description="the [n] the model wrote")
+    cited: list[int] = Field(description="the passage(s) it is cited to in the answer")
+    claim: bool = Field(description="false: no content to check (e.g. 'Yes.')")
+    supported: bool
+    coverage: float
+    reason: str = Field(description="why it is not supported ('number 45', 'name X', 'coverage 0.40')")
+    action: Literal["kept", "marked", "dropped"]
+
+
 class ChatOut(BaseModel):
     """A finished, stored answer (the ``final`` event of the stream carries the same fields)."""
 
@@ -118,6 +131,10 @@ class ChatOut(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     timings: dict[str, float]
+    verification: list[SentenceCheckOut] = Field(
+        default_factory=list,
+        description="the verdict on each sentence the model wrote (chat.verify; docs/answer-trust.md)",
+    )
 
 
 # -------------------------------------------------------------------- sessions

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from awsomechat.api.chat_bridge import checked_request, collect, conditions, events, start_stream
 from awsomechat.api.links import Links, RequestLinks
-from awsomechat.api.schemas import ChatIn, ChatOut, Citation
+from awsomechat.api.schemas import ChatIn, ChatOut, Citation, SentenceCheckOut
 from awsomechat.api.security import Context, CurrentPrincipal
 from awsomechat.api.sse import sse
 from awsomechat.chat.events import (
@@ -50,6 +50,7 @@ def _final_out(
         standalone_question=standalone or question, answer=final.answer, abstained=final.abstained,
         citations=[Citation.of(c, links) for c in final.citations], sources=sources, model=final.model,
         prompt_tokens=final.prompt_tokens, completion_tokens=final.completion_tokens, timings=final.timings,
+        verification=[SentenceCheckOut.model_validate(c.to_json()) for c in final.verification],
     )  # fmt: skip
 
 
