@@ -62,7 +62,7 @@ def client(
     for page in PAGES:
         shutil.copy(KENDRA / page, folder / page)
     # Short answers: what is compared is what each path searched and whether it answered.
-    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"max_answer_tokens": 8})})
+    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"max_answer_tokens": 16})})
     c = Container(settings, embedder=embedder, chat_model=small_model)
     try:
         report = c.ingestion.ingest([str(tmp_path / "kb")], IngestOptions())
