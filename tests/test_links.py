@@ -74,10 +74,14 @@ def _check_prefixes(root: Path, *, min_pages: int) -> int:
 def test_the_guide_prefixes_are_the_guides_own() -> None:
     assert _check_prefixes(SAMPLE_KB, min_pages=30) >= 4  # Kendra, Lambda, GuardDuty, Transit Gateway, ALB
     lambda_page = (SAMPLE_KB / "aws-lambda-developer-guide" / LAMBDA_PAGE).as_uri()
-    assert aws_docs_url(lambda_page) == "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+    assert (
+        aws_docs_url(lambda_page) == "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html"
+    )
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "awsdocs" / "docs").is_dir(), reason="the full AWS docs corpus is not here")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "awsdocs" / "docs").is_dir(), reason="the full AWS docs corpus is not here"
+)
 def test_the_prefixes_hold_on_the_full_corpus() -> None:
     assert _check_prefixes(SHARED_DATA / "awsdocs" / "docs", min_pages=1) == 14
 
@@ -96,7 +100,10 @@ def test_kendra_document_uri_is_openable() -> None:
         "https://w.example/a"
     )
     assert openable(_hit("s3://bucket/a.pdf"), links).uri == "s3://bucket/a.pdf"  # kept: not a server path
-    assert Links("https://c.example", ui=False).document("3", "7") == "https://c.example/v1/documents/3?passages=true"
+    assert (
+        Links("https://c.example", ui=False).document("3", "7")
+        == "https://c.example/v1/documents/3?passages=true"
+    )
 
 
 def test_client_types_carry_the_url() -> None:
@@ -120,7 +127,9 @@ def api(container: Container, settings: Settings, tmp_path: Path, embedder: Embe
     assert not report.failed and len(report.document_ids) == 3
     container.keys.add_user("reader")
     key = container.keys.create_key("reader", "t")[1]
-    with TestClient(create_app(settings, container=container), headers={"Authorization": f"Bearer {key}"}) as c:
+    with TestClient(
+        create_app(settings, container=container), headers={"Authorization": f"Bearer {key}"}
+    ) as c:
         yield c
 
 
@@ -133,7 +142,11 @@ def _no_server_path(body: Any) -> None:
 
 def test_query_results_and_documents_carry_openable_links(api: TestClient) -> None:
     urls = {}
-    for q in ("Lambda function memory and timeout quotas", "train tickets travel desk", "staff car park badges"):
+    for q in (
+        "Lambda function memory and timeout quotas",
+        "train tickets travel desk",
+        "staff car park badges",
+    ):
         r = api.post("/v1/query", json={"query": q, "page_size": 1})
         assert r.status_code == 200, r.text
         top = r.json()["results"][0]
