@@ -80,6 +80,28 @@ def test_a_wrong_citation_is_moved_to_the_passage_that_supports_it(lexical: Lexi
     assert check.supported and check.checked == (3,) and check.model_cited == (1,)
 
 
+# Amazon RDS User Guide, "Stopping an Amazon RDS DB instance temporarily" (qa_dev aws-009).
+STOPPED = (
+    "+ You can't modify a stopped DB instance.\n"
+    "+ You can't delete an option group that is associated with a stopped DB instance.\n\n"
+    "You can change the option group or DB parameter group that is associated with a stopped DB "
+    "instance, but the change does not occur until the next time you start the DB instance."
+)
+
+
+def test_a_sentence_that_drops_the_passages_negation_is_unsupported(lexical: LexicalVerifier) -> None:
+    v = AnswerVerifier(lexical, {1: STOPPED})
+    flipped = v.check(
+        "Yes, you can delete an option group that is associated with a stopped DB instance [1]."
+    )
+    assert not flipped.supported and flipped.reason == "negation"
+    assert v.check(
+        "No, you can't delete an option group associated with a stopped DB instance [1]."
+    ).supported
+    # the negation of the clause after ", but" is not this sentence's
+    assert v.check("You can change the option group of a stopped DB instance [1].").supported
+
+
 def test_numbers_and_names_are_found_where_they_are_free_standing() -> None:
     assert numbers_with_units("EC2 t2.micro has 1,000 items and 1.25 Gbps [3]") == [
         ("1000", "item"),

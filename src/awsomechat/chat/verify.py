@@ -48,7 +48,12 @@ _IDENT = re.compile(
     r"(?<![\w`])(?:[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+|[a-z]+(?:[A-Z][a-z0-9]+)+|[a-z0-9]+(?:_[a-z0-9]+)+"
     r"|[a-z0-9-]+:[A-Za-z*][\w*]+)(?![\w`])"
 )
-_DIGITISH = re.compile(r"\d")
+# "can't", "does not", "never": a sentence that drops (or adds) the passage's negation says the
+# opposite with the same words ("Yes, you can delete ..." from "You can't delete ...").
+_NEGATION = re.compile(r"\b(?:not|never|cannot|unable|no longer)\b|n[’']t\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
+# Sentences, and clauses after ", but" / ";": "You can change X, but the change does not occur".
+_PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|,\s*(?=(?:but|although|however|except|unless)\b)")
 
 
 @dataclass(frozen=True)
@@ -149,7 +154,23 @@ class LexicalVerifier:
         cov = len(words & pterms) / len(words) if words else 1.0
         if cov < self.min_coverage:
             return f"coverage {cov:.2f}", cov
+        if self._negation_flipped(plain, words, passage):
+            return "negation", cov
         return "", cov
+
+    def _negation_flipped(self, plain: str, words: set[str], passage: str) -> bool:
+        """The passage sentence closest to ``plain`` (most shared terms, at least half of them;
+        table rows aside) is negated and ``plain`` is not, or the other way round."""
+        best, best_share = "", 0.0
+        for part in _PASSAGE_SENTENCE.split(passage):
+            if "|" in part or not part.strip():
+                continue
+            share = len(words & self.terms(part)) / len(words) if words else 0.0
+            if share > best_share:
+                best, best_share = part, share
+        if best_share < 0.5:
+            return False
+        return bool(_NEGATION.search(_YES_NO.sub("", plain))) != bool(_NEGATION.search(best))
 
     def is_claim(self, sentence: str) -> bool:
         plain = strip_markers(sentence)
