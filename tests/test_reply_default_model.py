@@ -52,6 +52,7 @@ def kb(container: Container, tmp_path: Path) -> Iterator[Container]:
     path = default_model_path(container.settings.data_dir)
     container.__dict__["chat_model"] = LlamaCppChatModel(path, LlamaCppSettings(temperature=0.0))
     container.settings.llm.temperature = 0.0
+    container.settings.chat.verify = "lexical"  # the product's default (tests/conftest.py turns it off)
     # A smaller prompt and answer than the defaults (1,400 passage tokens, 200 answer tokens) keep
     # the CPU time near a minute; the two passages that hold the answer still fit.
     container.settings.chat.context_tokens = 600
