@@ -240,7 +240,12 @@ class AnswerVerifier:
             return SentenceCheck(sentence, written, (n,), True, True, best[0], evidence=self.passages[n])
         if not cited:
             first_reason = first_reason or "no passage supports it"
-        evidence = "\n".join(self.passages[n] for n in cited)
+        # Uncited and unsupported: every passage it was checked against, numbered.
+        evidence = (
+            "\n".join(self.passages[n] for n in cited)
+            if cited
+            else "\n\n".join(f"[{n}] {t}" for n, t in self.passages.items())
+        )
         return SentenceCheck(
             sentence, written, cited, True, False, first_cov, first_reason, evidence=evidence
         )

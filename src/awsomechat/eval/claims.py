@@ -15,6 +15,7 @@ supported sentences it keeps, and seconds per sentence.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,3 +96,30 @@ def run_verifier(
         check = AnswerVerifier(lexical, c.passages, question=c.question, judge=judge).check(c.sentence)
         verdicts.append(check.supported or not check.claim)  # no content: never dropped alone
     return verdicts, time.perf_counter() - t0
+
+
+_NUMBERED = re.compile(r"(?:^|\n\n)\[(\d{1,3})\] ")
+
+
+def candidates_from_report(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Unlabelled records (``label`` null) from an ``eval answers`` JSON report: every sentence the
+    model wrote with the passage(s) it was checked against, for a person to label. The verdict is
+    left out on purpose: labels must not lean on the verifier."""
+    out: list[dict[str, Any]] = []
+    for r in report["results"]:
+        item = r["item"]
+        for i, c in enumerate(r.get("verification") or []):
+            if not c["claim"] or len(c["sentence"].split()) < 4:
+                continue
+            evidence = c["evidence"]
+            parts = _NUMBERED.split(evidence) if not c["cited"] else []
+            passages = (
+                {int(parts[k]): parts[k + 1].strip() for k in range(1, len(parts) - 1, 2)}
+                if parts and len(parts) > 2
+                else {n: evidence for n in c["cited"][:1]}
+            )
+            out.append({
+                "id": f"{item['id']}-s{i}", "question": item["question"], "sentence": c["sentence"],
+                "passages": passages, "label": None, "reason": "", "half": "",
+            })  # fmt: skip
+    return out
