@@ -70,9 +70,13 @@ def test_answer_streams_in_and_its_citations_open_the_passage(
     expect(dialog).to_be_hidden()
     expect(cite).to_be_focused()
 
-    # A source with a non-web location shows it as text, and "View document" shows the whole document.
+    # A source without a public page links to its passage in this UI (never to where it was read
+    # from), and "View document" shows the whole document.
     answer.locator(".source-chip", has_text="Site-to-site VPN").click()
-    expect(dialog.locator("code.uri")).to_have_text("test://kb/vpn.md")
+    passage_link = dialog.get_by_role("link", name=re.compile("Link to this passage"))
+    expect(passage_link).to_have_attribute("href", re.compile(r"^http://[^/]+/#/doc/[^/]+/[^/]+$"))
+    href = passage_link.get_attribute("href")
+    expect(dialog.locator("code.uri")).to_have_count(0)
     dialog.get_by_role("button", name="View document").click()
     doc = page.get_by_role("dialog")
     expect(doc.get_by_role("heading", name="Site-to-site VPN")).to_be_visible()
@@ -80,6 +84,18 @@ def test_answer_streams_in_and_its_citations_open_the_passage(
     shot(page, "chat-document")
     doc.get_by_role("button", name="Close").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
+    sid = session_id_from_url(page)
+
+    # That link, opened (a new tab, a link sent to a colleague): the document at the passage.
+    assert href
+    page.goto(href)
+    linked = page.get_by_role("dialog")
+    expect(linked.get_by_role("heading", name="Site-to-site VPN")).to_be_visible()
+    expect(linked.locator(".passage.cited")).to_contain_text("1.25 Gbps")
+    linked.get_by_role("button", name="Close").click()
+    page.goto(f"{ui_server.url}/#/chat/{sid}")
+    answer = page.locator(".msg.assistant").last
+    expect(answer).to_have_attribute("data-state", "done", timeout=ANSWER_TIMEOUT_MS)
 
     # Copy puts the answer and its sources on the clipboard.
     answer.get_by_role("button", name="Copy").click()
