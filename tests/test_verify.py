@@ -94,7 +94,7 @@ def test_a_sentence_that_drops_the_passages_negation_is_unsupported(lexical: Lex
     flipped = v.check(
         "Yes, you can delete an option group that is associated with a stopped DB instance [1]."
     )
-    assert not flipped.supported and flipped.reason == "negation"
+    assert not flipped.supported and flipped.reason.startswith("negation")
     assert v.check(
         "No, you can't delete an option group associated with a stopped DB instance [1]."
     ).supported

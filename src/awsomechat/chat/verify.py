@@ -220,6 +220,13 @@ class AnswerVerifier:
         written = tuple(cited_numbers(sentence))
         if not self.lexical.is_claim(sentence):
             return SentenceCheck(sentence, written, cited, claim=False, supported=False, coverage=0.0)
+        # A passage that says the opposite (its closest sentence negated where this one is not, or
+        # the other way round) vetoes the sentence, whichever passage it cites.
+        for n, text in self.passages.items():
+            if self.lexical.problem(sentence, text, self.question)[0] == "negation":
+                return SentenceCheck(
+                    sentence, written, cited, True, False, 0.0, f"negation in [{n}]", evidence=text
+                )
         first_reason, first_cov = "", 0.0
         if cited:
             joined = "\n".join(self.passages[n] for n in cited)

@@ -129,7 +129,8 @@ def trust_summary(answered: list[QAResult]) -> dict[str, Any]:
     return {
         "answers_with_citations": mean([r.timings.get("model_citations", 0) > 0 for r in answered]),
         "supported_sentences": mean([c["supported"] for c in shown]) if checked else None,
-        "numbers_supported": mean([numbers_in_evidence(c) for c in with_numbers]) if checked else None,
+        # None when no shown sentence holds a number (nothing to check, not a failure)
+        "numbers_supported": mean([numbers_in_evidence(c) for c in with_numbers]) if with_numbers else None,
         "generated_supported": mean([c["supported"] for c in generated]) if checked else None,
         "sentences_per_answer": round(len(shown) / len(checked), 2) if checked else None,
         "verify_seconds": round(statistics.median([r.timings.get("verify_s", 0.0) for r in checked]), 3)
