@@ -136,54 +136,6 @@ def claims_command(
     model: bool = typer.Option(
         False, "--model", help="also the lexical+model verifier (loads the chat model)"
     ),
-) -> None:
-    """The answer-sentence verifier against hand labels: precision and recall at finding unsupported
-    sentences, the share of supported ones it keeps, seconds per sentence."""
-    from awsomechat.chat.verify import ModelJudge
-    from awsomechat.eval.claims import DEFAULT_PATH, load_claims, run_verifier, score
-
-    if half not in ("dev", "test", "all"):
-        raise typer.BadParameter("choose dev, test or all", param_hint="--half")
-    claims = [c for c in load_claims(dataset or DEFAULT_PATH) if half == "all" or c.half == half]
-    with container() as c:
-        terms = c.relevance_judge.term_set
-        out: dict[str, Any] = {}
-        for cov in coverage or [c.settings.chat.verify_min_coverage]:
-            verdicts, seconds = run_verifier(claims, terms, min_coverage=cov)
-            out[f"lexical@{cov}"] = score(claims, verdicts, seconds)
-            if model:
-                judge = ModelJudge(c.chat_model)
-                verdicts, seconds = run_verifier(claims, terms, min_coverage=cov, judge=judge)
-                out[f"model@{cov}"] = score(claims, verdicts, seconds)
-        table = Table("verifier", *next(iter(out.values())).keys(), title=f"claims ({half} half)")
-        for name, row in out.items():
-            table.add_row(name, *(str(v) for v in row.values()))
-        console.print(table)
-        print(json.dumps({"half": half, **out}))
-
-
-# --- end claims
-
-
-# --- claims (answer trust)
-@app.command("claims")
-def claims_command(
-    dataset: Path | None = typer.Option(
-        None,
-        "--dataset",
-        exists=True,
-        dir_okay=False,
-        help="labelled claims jsonl (default: the packaged set)",
-    ),
-    half: str = typer.Option("test", "--half", help="dev (tune on it), test (report on it) or all"),
-    coverage: list[float] = typer.Option(
-        [],
-        "--coverage",
-        help="content-term coverage thresholds to compare (default: chat.verify_min_coverage)",
-    ),
-    model: bool = typer.Option(
-        False, "--model", help="also the lexical+model verifier (loads the chat model)"
-    ),
     candidates: Path | None = typer.Option(
         None,
         "--candidates",
