@@ -356,6 +356,9 @@ class ChatService:
             if close:
                 close()
         state.timings["generate_s"] = round(time.perf_counter() - t_gen, 3)
+        if usage == Usage(0, 0) and raw:  # stopped at the sentence limit, before the model's count
+            prompt_tokens = sum(model.count_tokens(m.content) for m in messages)
+            usage = Usage(prompt_tokens, model.count_tokens("".join(raw)))
         state.timings["model_citations"] = float(len(cited_numbers("".join(raw))))
         checks = tuple(out.checks)
         if out.verifier is not None:
