@@ -28,6 +28,9 @@ SMALL_MODEL_ENV = {
     "AWSOMECHAT_LLM__N_CTX": "2048",
     "AWSOMECHAT_LLM__MAX_ANSWER_TOKENS": "40",
     "AWSOMECHAT_LLM__N_THREADS": "2",
+    # The small model's sentences rarely pass the answer check; servers for plumbing tests skip it
+    # (the tests of the check itself turn it on).
+    "AWSOMECHAT_CHAT__VERIFY": "off",
 }
 
 

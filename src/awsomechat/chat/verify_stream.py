@@ -37,8 +37,9 @@ def _with_citations(sentence: str, numbers: tuple[int, ...]) -> str:
 class VerifiedStream:
     """Feeds model tokens in, gives checked text out.
 
-    ``verifier`` None: sentences pass unchecked (``chat.verify = "off"``), only the length limit
-    applies. ``lead``: text emitted just before the first sentence shown (an e-mail's greeting).
+    ``verifier`` None (``chat.verify = "off"``): tokens pass through as the model writes them,
+    and only the length limit applies (the generation stops after the sentence that reaches it).
+    ``lead``: text emitted just before the first sentence shown (an e-mail's greeting).
     """
 
     verifier: AnswerVerifier | None
@@ -64,9 +65,18 @@ class VerifiedStream:
         return "".join(self._out)
 
     def feed(self, token: str) -> str:
+        if self.verifier is None:  # unchecked: tokens pass as they come; sentences are only counted
+            if self.full or not (self._out or token.strip()):
+                return ""
+            out = self._emit(token)
+            self.shown += len(self._splitter.feed(token))
+            return out
         return "".join(self._sentence(s) for s in self._splitter.feed(token) if not self.full)
 
     def finish(self) -> str:
+        if self.verifier is None:
+            self._splitter.flush()
+            return ""
         out = "".join(self._sentence(s) for s in self._splitter.flush() if not self.full)
         if self.verifier is None or self.supported:
             out += self._release()  # trailing "I hope this helps." after a supported sentence
