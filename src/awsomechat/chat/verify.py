@@ -51,6 +51,19 @@ _IDENT = re.compile(
 # "can't", "does not", "never": a sentence that drops (or adds) the passage's negation says the
 # opposite with the same words ("Yes, you can delete ..." from "You can't delete ...").
 _NEGATION = re.compile(r"\b(?:not|never|cannot|unable|no longer)\b|n[’']t\b", re.IGNORECASE)
+# Text written to steer an assistant ("ignore all previous instructions", "reply only with ...",
+# "do not mention ..."): a passage may hold it (prompt injection) and a small model may copy it into
+# the answer with a citation. Such a sentence states nothing about the documents' subject, so it is
+# never supported, whatever passage it quotes.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\s+(?:all\s+|any\s+|the\s+|your\s+)*(?:previous|prior|above|"
+    r"earlier|preceding|system|original)?\s*(?:instructions?|prompts?|rules|directions|context)\b"
+    r"|\b(?:reply|respond|answer|say|output|print|write)\s+(?:only\s+)?(?:with\s+)?(?:only\s+)?the\s+word\b"
+    r"|\b(?:reply|respond|answer)\s+only\b"
+    r"|^\W*(?:do\s+not|don[’']t|never)\s+(?:mention|reveal|tell|say|disclose|repeat|cite)\b"
+    r"|\bsystem\s+(?:notice|override|instruction)s?\b|\byou\s+are\s+now\b",
+    re.IGNORECASE,
+)
 _YES_NO = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
 # Sentences, and clauses after ", but" / ";": "You can change X, but the change does not occur".
 _PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|,\s*(?=(?:but|although|however|except|unless)\b)")
@@ -138,6 +151,8 @@ class LexicalVerifier:
     def problem(self, sentence: str, passage: str, question: str = "") -> tuple[str, float]:
         """("" when supported, else the reason) and the content-term coverage."""
         plain = strip_markers(sentence)
+        if _INSTRUCTION.search(plain):
+            return "instruction", 0.0
         low, pterms, pnums = self._passage(passage)
         qlow = _norm(question)
         for num, unit in numbers_with_units(plain):
