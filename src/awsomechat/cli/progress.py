@@ -1,6 +1,10 @@
-"""Rich progress bars for long commands."""
+"""Rich progress bars for long commands; plain lines every half minute when output is not a
+terminal (a log file, CI, ``nohup``), where a live bar would print nothing until the end."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -15,8 +19,39 @@ from rich.progress import (
 )
 
 
+class _Progress(Progress):
+    """A ``Progress`` that, off a terminal, prints ``description: done/total elapsed`` lines."""
+
+    log_every_s = 30.0
+
+    def __init__(self, *columns: Any, console: Console, **kwargs: Any) -> None:
+        super().__init__(*columns, console=console, **kwargs)
+        self._plain = not console.is_terminal
+        self._last_line: dict[TaskID, float] = {}
+
+    def update(self, task_id: TaskID, **kwargs: Any) -> None:
+        super().update(task_id, **kwargs)
+        if not self._plain:
+            return
+        now = time.monotonic()
+        task = self._tasks[task_id]
+        done = task.total is not None and task.completed >= task.total
+        if not done and now - self._last_line.setdefault(task_id, now) < self.log_every_s:
+            return
+        self._last_line[task_id] = now
+        total = f"/{task.total:.0f}" if task.total is not None else ""
+        share = f" ({task.percentage:.0f}%)" if task.total else ""
+        current = task.fields.get("current", "")
+        self.console.print(
+            f"{task.description}: {task.completed:.0f}{total}{share}, "
+            f"{task.elapsed or 0:.0f} s elapsed {current}",
+            highlight=False,
+            markup=False,
+        )
+
+
 def make_progress(console: Console) -> Progress:
-    return Progress(
+    return _Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
