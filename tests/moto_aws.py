@@ -17,8 +17,9 @@ REGION = "us-east-1"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": REGION}
 
 
-def _serial_moto_server() -> Any:
-    """A ThreadedMotoServer whose backend handles one request at a time.
+def _serial_moto_server(requests: list[str] | None = None) -> Any:
+    """A ThreadedMotoServer whose backend handles one request at a time; with ``requests``, each
+    request is appended to it as ``"METHOD /path?query"`` (what a test counts across processes).
 
     moto's TransactWriteItems is not thread-safe: it deep-copies the table for its rollback while
     other requests write to it, which gives 500s and, worse, rolls back writes that already
@@ -41,6 +42,9 @@ def _serial_moto_server() -> Any:
 
             def serial(environ: Any, start_response: Any) -> Any:
                 with lock:
+                    if requests is not None:
+                        query = environ.get("QUERY_STRING", "")
+                        requests.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}?{query}")
                     return list(app(environ, start_response))
 
             self._server = make_server(
@@ -53,9 +57,10 @@ def _serial_moto_server() -> Any:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """moto in server mode on 127.0.0.1 and a free port; yields its endpoint URL."""
-    server = _serial_moto_server()
+def moto_server(requests: list[str] | None = None) -> Iterator[str]:
+    """moto in server mode on 127.0.0.1 and a free port; yields its endpoint URL. ``requests``
+    collects every request it answers (see :func:`_serial_moto_server`)."""
+    server = _serial_moto_server(requests)
     server.start()
     host, port = server.get_host_and_port()
     try:

@@ -230,7 +230,9 @@ def test_ingest_queue_splits_a_folder_into_jobs(queued: Container, tmp_path: Pat
         (tmp_path / f"note{i}.md").write_bytes(_doc(i, 2))
     runner = c.ingest_jobs
     assert isinstance(runner, QueuedJobRunner)
-    report = queue_sources(runner, [str(tmp_path)], IngestOptions(attributes={"team": "ops"}), c.settings)
+    report = queue_sources(
+        runner, c.ingestion, [str(tmp_path)], IngestOptions(attributes={"team": "ops"}), c.settings
+    )
     assert [j.total for j in report.jobs] == [2, 2, 1] and report.files == 5
     assert c.documents.stats()["documents"] == 0  # queued, not ingested
     ex = _executor(c)

@@ -47,7 +47,9 @@ class SourceItem:
 
     ``uri`` identifies the document across syncs (absolute file path as ``file://`` URI, or the
     URL); ``source`` names the collection it came from (the folder, file or site root given to
-    ``ingest``), which ``--prune`` uses to find documents that disappeared.
+    ``ingest``), which ``--prune`` uses to find documents that disappeared. ``version`` is what
+    the source reported for these bytes (an S3 object's ETag), recorded on the document so that a
+    later sync can skip it unread; ``""`` when the source has none.
     """
 
     uri: str
@@ -56,6 +58,7 @@ class SourceItem:
     data: bytes
     content_type: str | None = None
     modified_at: dt.datetime | None = None
+    version: str = ""
 
 
 @dataclass(frozen=True)

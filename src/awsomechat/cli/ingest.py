@@ -72,10 +72,11 @@ def _queue(c: Container, sources: list[str], options: IngestOptions) -> None:
     from awsomechat.ingest.worker import QueuedJobRunner
 
     runner = QueuedJobRunner(c.jobs, c.ingest_queue)
-    report = queue_sources(runner, sources, options, c.settings)
+    report = queue_sources(runner, c.ingestion, sources, options, c.settings)
+    unchanged = f"; {report.unchanged} unchanged (not read again)" if report.unchanged else ""
     console.print(
-        f"queued {report.files} documents ({report.bytes / 1e6:.1f} MB) in {len(report.jobs)} jobs;"
-        " `awsomechat worker` processes run them (progress: GET /v1/jobs)",
+        f"queued {report.files} documents ({report.bytes / 1e6:.1f} MB) in {len(report.jobs)} jobs"
+        f"{unchanged}; `awsomechat worker` processes run them (progress: GET /v1/jobs)",
         highlight=False,
     )
     for job in report.jobs:

@@ -107,7 +107,7 @@ class PgJobStore:
         items: list[SourceItem] | None = None,
     ) -> IngestJob:
         """Record a queued job. With ``items`` (one per file, in order) it is a worker job, and the
-        items' bytes are stored with it in the same transaction."""
+        items' bytes (and source versions) are stored with it in the same transaction."""
         executor = "inline" if items is None else "worker"
         with self._db.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
@@ -126,11 +126,21 @@ class PgJobStore:
             assert row is not None
             if items:
                 with cur.copy(
-                    "COPY ingest_job_items (job_id, idx, uri, source, name, content_type, data) FROM STDIN"
+                    "COPY ingest_job_items"
+                    " (job_id, idx, uri, source, name, content_type, data, source_version) FROM STDIN"
                 ) as copy:
                     for i, item in enumerate(items):
                         copy.write_row(
-                            (row["id"], i, item.uri, item.source, item.name, item.content_type, item.data)
+                            (
+                                row["id"],
+                                i,
+                                item.uri,
+                                item.source,
+                                item.name,
+                                item.content_type,
+                                item.data,
+                                item.version or None,
+                            )
                         )
         return _job(row)
 
@@ -204,12 +214,14 @@ class PgJobStore:
         """The stored bytes of these files of a worker job, with their index, in the order given."""
         with self._db.pool.connection() as conn:
             rows = conn.execute(
-                "SELECT idx, uri, source, name, content_type, data FROM ingest_job_items"
+                "SELECT idx, uri, source, name, content_type, data, source_version FROM ingest_job_items"
                 " WHERE job_id = %s AND idx = ANY(%s)",
                 (job_id, indexes),
             ).fetchall()
         by_index = {
-            int(r[0]): SourceItem(uri=r[1], source=r[2], name=r[3], data=bytes(r[5]), content_type=r[4])
+            int(r[0]): SourceItem(
+                uri=r[1], source=r[2], name=r[3], data=bytes(r[5]), content_type=r[4], version=r[6] or ""
+            )
             for r in rows
         }
         return [(i, by_index[i]) for i in indexes if i in by_index]

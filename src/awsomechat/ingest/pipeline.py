@@ -1,10 +1,11 @@
 """Incremental ingestion: source → loader → chunker → embedder + BM25 terms → store.
 
 Sync semantics: a document whose bytes and ingest options are unchanged is skipped before it is
-parsed (a lazy item whose source version, an S3 ETag, is the recorded one, before it is even
-downloaded); a changed one is replaced in one transaction; with ``prune`` a document that vanished
-from its source is deleted. A file that cannot be read or parsed is reported by name and the
-batch goes on. Work is batched across documents so the embedder sees full batches.
+parsed (an item whose source version, an S3 ETag, is the recorded one, before it is even
+downloaded: a lazy item, or the queued copy of one); a changed one is replaced in one
+transaction; with ``prune`` a document that vanished from its source is deleted. A file that
+cannot be read or parsed is reported by name and the batch goes on. Work is batched across
+documents so the embedder sees full batches.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from awsomechat.ingest.loaders.registry import LoaderRegistry
 from awsomechat.ingest.sources import LazyItem, SourceFailure, open_source
 from awsomechat.seams import Embedder
 from awsomechat.settings import Settings
-from awsomechat.store.documents import DocumentStore, DocumentWrite, IndexedChunk
+from awsomechat.store.documents import DocumentStore, DocumentWrite, ExistingDocument, IndexedChunk
 from awsomechat.store.index_meta import IndexGuard, IndexSpec
 from awsomechat.text.analyzer import Analyzer
 from awsomechat.text.context import context_length
@@ -91,6 +92,12 @@ class _NoProgress:
 
     def item_done(self, name: str, status: str, detail: str = "") -> None:
         pass
+
+
+def _version_recorded(old: ExistingDocument | None, version: str, options_hash: str) -> bool:
+    """Whether the stored document ``old`` records the source ``version`` of an item (an S3 ETag)
+    under the same ingest options: the item is then unchanged without reading its bytes."""
+    return bool(old and version and old.source_version == version and old.options_hash == options_hash)
 
 
 @dataclass
@@ -195,6 +202,15 @@ class IngestionService:
             self._process_batch(batch, options, progress, report)
         return seen
 
+    def unchanged_by_version(
+        self, items: Sequence[SourceItem | LazyItem], options: IngestOptions
+    ) -> set[str]:
+        """URIs of the ``items`` whose stored document records their source version under
+        ``options``: a sync skips them unread (``ingest --queue`` neither downloads nor queues them)."""
+        existing = self._store.existing([i.uri for i in items])
+        options_hash = self._options_hash(options)
+        return {i.uri for i in items if _version_recorded(existing.get(i.uri), i.version, options_hash)}
+
     def precheck(self, item: SourceItem) -> str:
         """The item's format after the cheap checks (size, type, binary-as-text); raises LoaderError."""
         return self._loaders.precheck(item, max_bytes=self._settings.ingest.max_bytes)
@@ -241,13 +257,12 @@ class IngestionService:
         n_waiting = 0
         for entry in items:
             old = existing.get(entry.uri)
-            version = ""
+            version = entry.version  # a lazy item's, or a queued copy's ("" for most sources)
+            if _version_recorded(old, version, options_hash):
+                report.unchanged += 1  # the recorded version: not even downloaded (or parsed)
+                progress.item_done(entry.name, "unchanged")
+                continue
             if isinstance(entry, LazyItem):
-                version = entry.version
-                if old and version and old.source_version == version and old.options_hash == options_hash:
-                    report.unchanged += 1  # the recorded version: not even downloaded
-                    progress.item_done(entry.name, "unchanged")
-                    continue
                 fetched = entry.fetch()
                 if isinstance(fetched, SourceFailure):
                     report.failed.append((fetched.name, fetched.reason))

@@ -6,7 +6,8 @@
 - Every object becomes a :class:`~awsomechat.ingest.sources.LazyItem` versioned by its ETag: the
   pipeline downloads it (GetObject) only when the stored document records another ETag, so a
   re-sync of an unchanged bucket downloads nothing. A changed ETag over the same bytes (a
-  re-upload) is compared by content hash and only the new ETag is recorded.
+  re-upload) is compared by content hash and only the new ETag is recorded. The downloaded item
+  carries the ETag too, so a queued copy (``ingest --queue``) records it when a worker stores it.
 - Objects over the size limit fail by name without being downloaded; bodies are read to at most
   one byte past it. The loader is chosen as for files: by extension, then by the object's
   Content-Type (unless it is the generic ``binary/octet-stream``), then by the bytes.
@@ -203,4 +204,5 @@ class S3Source:
             data=data,
             content_type=content_type or None,
             modified_at=resp.get("LastModified"),
+            version=obj.etag,  # the listed ETag, which the pipeline records
         )
