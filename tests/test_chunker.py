@@ -286,3 +286,22 @@ def test_table_splitting_can_be_turned_off() -> None:
     chunker = StructuredChunker(words, max_tokens=60, overlap_tokens=0, split_tables=False)
     chunks = chunker.chunk(_doc(Section(text, ("Quotas",))))
     assert sum("| --- | --- |" in c.text for c in chunks) == 1  # the header row is not repeated
+
+
+def test_a_long_paragraph_above_a_table_gives_its_last_sentences_as_the_caption() -> None:
+    # Amazon RDS User Guide, CHAP_Storage.md: the sentence naming the table ends a long paragraph,
+    # and an empty bold line (****) stands between it and the table.
+    lead = " ".join(f"Filler sentence {i} about instance generations and their storage." for i in range(12))
+    caption = (
+        "The following table shows the maximum storage of each DB instance class. All values are in TiB."
+    )
+        "The following table shows the maximum storage of each DB instance class. All values are in TiB."
+    )
+    text = f"{lead} {caption}\n\n****\n\n{_quota_table(40)}"
+    chunks = StructuredChunker(words, max_tokens=80, overlap_tokens=10).chunk(
+        _doc(Section(text, ("DB instance class",)))
+    )
+    pieces = [c for c in chunks if "| --- | --- |" in c.text]
+    assert pieces and all(_body(c).startswith(f"{caption}\n| Resource | Quota |") for c in pieces)
+    others = " ".join(_body(c) for c in chunks if c not in pieces)
+    assert "Filler sentence 11" in others and "maximum storage" not in others and "****" not in others

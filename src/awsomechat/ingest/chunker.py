@@ -32,6 +32,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=\S)")
 _FENCES = ("```", "~~~")
 # A paragraph this short right above a table is read as its caption.
 _CAPTION_TOKENS = 60
+_TABLE_INTRO = re.compile(r"\b(?:following|below|table|these|this list)\b|:\s*$", re.IGNORECASE)
 # A table with this many body rows (or tokens) gets passages of its own; a smaller one stays in the
 # text around it.
 _TABLE_ROWS = 3
@@ -187,15 +188,45 @@ class StructuredChunker:
                 units.extend(_Unit(p, self._cost(p), "\n\n", page) for p in _paragraphs(seg))
         # The short paragraph right above a table moves into it as its caption.
         for i, unit in enumerate(units):
-            prev = units[i - 1] if i else None
-            if unit.table is None or prev is None or prev.table is not None or not prev.text:
+            if unit.table is None:
                 continue
-            paras = _paragraphs(prev.text)
-            if paras and self._cost(paras[-1]) <= _CAPTION_TOKENS:
-                unit.caption = paras[-1]
-                prev.text = "\n\n".join(paras[:-1])
+            j = i - 1  # past lines with no words (``****``, a rule) between the text and the table
+            while j >= 0 and units[j].table is None and not re.search(r"\w", units[j].text):
+                units[j].text = ""
+                j -= 1
+            prev = units[j] if j >= 0 else None
+            if prev is None or prev.table is not None or not prev.text:
+                continue
+            caption, rest = self._caption(_paragraphs(prev.text))
+            if caption:
+                unit.caption = caption
+                prev.text = "\n\n".join(rest)
                 prev.tokens = self._cost(prev.text) if prev.text else 0
         return [u for u in units if u.text]
+
+    def _caption(self, paras: list[str]) -> tuple[str, list[str]]:
+        """The caption of the table below ``paras`` and what stays above it: the last paragraph
+        when it is short; else, of a long one, the sentence that introduces the table ("The
+        following table shows ...", within the last three) and those after it, or its last
+        sentence; lines with no words (``****``, a rule) skipped. ``("", paras)`` when that is
+        over the caption budget too."""
+        while paras and not re.search(r"\w", paras[-1]):
+            paras = paras[:-1]
+        if not paras:
+            return "", paras
+        last = paras[-1]
+        if self._cost(last) <= _CAPTION_TOKENS:
+            return last, paras[:-1]
+        sentences = _SENTENCE_END.split(last)
+        cut = len(sentences) - 1
+        for i in range(len(sentences) - 1, max(0, len(sentences) - 3) - 1, -1):
+            if _TABLE_INTRO.search(sentences[i]):
+                cut = i
+                break
+        tail = " ".join(sentences[cut:])
+        if cut == 0 or self._cost(tail) > _CAPTION_TOKENS:
+            return "", paras
+        return tail, [*paras[:-1], " ".join(sentences[:cut])]
 
     def _table_units(self, unit: _Unit, budget: int) -> list[_Unit]:
         """A table over budget as pieces of whole rows, each under the caption and header row."""
