@@ -295,8 +295,6 @@ def test_a_long_paragraph_above_a_table_gives_its_last_sentences_as_the_caption(
     caption = (
         "The following table shows the maximum storage of each DB instance class. All values are in TiB."
     )
-        "The following table shows the maximum storage of each DB instance class. All values are in TiB."
-    )
     text = f"{lead} {caption}\n\n****\n\n{_quota_table(40)}"
     chunks = StructuredChunker(words, max_tokens=80, overlap_tokens=10).chunk(
         _doc(Section(text, ("DB instance class",)))
