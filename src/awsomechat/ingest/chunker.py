@@ -205,9 +205,9 @@ class StructuredChunker:
         return [u for u in units if u.text]
 
     def _caption(self, paras: list[str]) -> tuple[str, list[str]]:
-        """The caption of the table below ``paras`` and what stays above it: the last paragraph
-        when it is short; else, of a long one, the sentence that introduces the table ("The
-        following table shows ...", within the last three) and those after it, or its last
+        """The caption of the table below ``paras`` and what stays above it: from the sentence of
+        the last paragraph that introduces the table ("The following table shows ...", within its
+        last three) to its end; with no such sentence the paragraph when it is short, else its last
         sentence; lines with no words (``****``, a rule) skipped. ``("", paras)`` when that is
         over the caption budget too."""
         while paras and not re.search(r"\w", paras[-1]):
@@ -215,18 +215,20 @@ class StructuredChunker:
         if not paras:
             return "", paras
         last = paras[-1]
-        if self._cost(last) <= _CAPTION_TOKENS:
-            return last, paras[:-1]
         sentences = _SENTENCE_END.split(last)
-        cut = len(sentences) - 1
-        for i in range(len(sentences) - 1, max(0, len(sentences) - 3) - 1, -1):
-            if _TABLE_INTRO.search(sentences[i]):
-                cut = i
-                break
-        tail = " ".join(sentences[cut:])
-        if cut == 0 or self._cost(tail) > _CAPTION_TOKENS:
+        intro = next(
+            (i for i in range(len(sentences) - 1, max(0, len(sentences) - 3) - 1, -1)
+             if _TABLE_INTRO.search(sentences[i])),
+            None,
+        )  # fmt: skip
+        if intro is None or intro == 0:
+            if self._cost(last) <= _CAPTION_TOKENS:
+                return last, paras[:-1]
+            intro = len(sentences) - 1
+        tail = " ".join(sentences[intro:])
+        if intro == 0 or self._cost(tail) > _CAPTION_TOKENS:
             return "", paras
-        return tail, [*paras[:-1], " ".join(sentences[:cut])]
+        return tail, [*paras[:-1], " ".join(sentences[:intro])]
 
     def _table_units(self, unit: _Unit, budget: int) -> list[_Unit]:
         """A table over budget as pieces of whole rows, each under the caption and header row."""

@@ -33,7 +33,7 @@ from awsomechat.types import ChunkDraft, JsonScalar, LoadedDocument, SourceItem
 BATCH_PASSAGES = 256
 # Bump when loaders or the chunker change what they make of the same bytes: the next sync then
 # re-processes every document instead of skipping it as unchanged.
-PIPELINE_VERSION = 4  # 3: tables cut by rows under their header; 4: caption = the sentences before it
+PIPELINE_VERSION = 5  # 3: tables cut by rows under their header; 4, 5: caption = the sentence introducing it
 
 
 @dataclass(frozen=True)
