@@ -98,3 +98,40 @@ def test_page_recall_counts_the_answering_page(container: Container, tmp_path: P
     summary = summarise_pages(evaluate_pages(items, container.retriever))
     assert summary["n"] == 2 and summary["recall@1"] == 0.5 and summary["recall@10"] == 0.5
     assert [m["id"] for m in summary["misses@5"]] == ["q2"]
+
+
+def test_one_page_does_not_fill_the_top_of_the_results(container: Container, tmp_path: Path) -> None:
+    from awsomechat.retrieval.dedup import spread_documents
+
+    assert spread_documents(["a1", "a2", "b1", "a3", "c1"], lambda x: x[0], 1) == [
+        "a1",
+        "b1",
+        "c1",
+        "a2",
+        "a3",
+    ]
+    assert spread_documents(["a1", "a2", "b1", "a3"], lambda x: x[0], 2) == ["a1", "a2", "b1", "a3"]
+    assert spread_documents(["a1", "a2", "b1"], lambda x: x[0], 0) == ["a1", "a2", "b1"]
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    sections = "\n\n".join(
+        f"## Key rotation part {i}\n\nKey rotation step {i}: rotate the key and check the rotation."
+        + " Filler words about other matters." * 30
+        for i in range(6)
+    )
+    (kb / "long.md").write_text(f"# Rotation guide\n\n{sections}\n")
+    (kb / "short.md").write_text("# Rotation limits\n\nA key rotation may happen once a day.\n")
+    container.ingestion.ingest([str(kb)], IngestOptions())
+    query = SearchRequest(text="key rotation", k=3)
+    titles = [h.title for h in container.retriever.search(query).hits]
+    assert titles[:2] == ["Rotation guide", "Rotation limits"] or titles[:2] == [
+        "Rotation limits",
+        "Rotation guide",
+    ]
+    first_page = container.retriever.search(SearchRequest(text="key rotation", k=4)).hits
+    second_page = container.retriever.search(SearchRequest(text="key rotation", k=4, offset=4)).hits
+    every = container.retriever.search(SearchRequest(text="key rotation", k=50)).hits
+    ids = [h.chunk_id for h in first_page + second_page]
+    assert len(every) > 4 and ids == [h.chunk_id for h in every][:8]  # page 2 continues page 1
+    container.settings.retrieval.passages_per_document = 0
+    assert [h.title for h in container.retriever.search(query).hits] == ["Rotation guide"] * 3

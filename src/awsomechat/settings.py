@@ -202,6 +202,11 @@ class RetrievalSettings(BaseModel):
         description="passages this similar (word 3-gram Jaccard) to a better-ranked one are left out;"
         " 1 turns this off",
     )  # fmt: skip
+    passages_per_document: int = Field(
+        default=1, ge=0, le=100,
+        description="a document's passages beyond its best N rank after every other document's"
+        " best (nothing is dropped); 0 keeps the fused order",
+    )  # fmt: skip
     top_k: int = Field(default=10, ge=1, le=1000)
     excerpt_chars: int = Field(default=300, ge=50, le=5000)
     reranker: RerankerSettings = Field(default_factory=RerankerSettings)

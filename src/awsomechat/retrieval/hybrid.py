@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from awsomechat.errors import EmbedderMismatchError
-from awsomechat.retrieval.dedup import near_duplicates
+from awsomechat.retrieval.dedup import near_duplicates, spread_documents
 from awsomechat.retrieval.fusion import reciprocal_rank_fusion
 from awsomechat.seams import Embedder, Reranker
 from awsomechat.settings import RetrievalSettings
@@ -20,6 +20,9 @@ from awsomechat.types import AccessScope, Scores, SearchHit, SearchRequest, Sear
 
 # Fused candidates read beyond the page, to fill the places of near-duplicates left out.
 _DEDUP_EXTRA = 10
+# Spreading results over documents reorders a window of at least this many fused candidates, the
+# same for every page that lies inside it, so page 2 continues page 1.
+_SPREAD_WINDOW = 40
 
 
 class HybridRetriever:
@@ -94,12 +97,15 @@ class HybridRetriever:
         # are dropped before paging too (a few more rows are read to make up for them).
         dedup = s.duplicate_similarity < 1.0
         extra = (want + _DEDUP_EXTRA) if dedup else want
+        if s.passages_per_document:
+            extra = max(extra, _SPREAD_WINDOW)
         window = fused[: max(extra, s.reranker.top_n)] if self._reranker else fused[:extra]
         rows = self._queries.rows([f.chunk_id for f in window])
         found = [(f, rows[f.chunk_id]) for f in window if f.chunk_id in rows]  # not deleted meanwhile
         if dedup:
             dups = near_duplicates([row.text for _, row in found], s.duplicate_similarity)
             found = [pair for pair, dup in zip(found, dups, strict=True) if not dup]
+        found = spread_documents(found, lambda pair: str(pair[1].document_id), s.passages_per_document)
         if self._reranker is None:
             found = found[request.offset : want]
         hits: list[SearchHit] = []
