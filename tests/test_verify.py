@@ -63,6 +63,24 @@ def test_a_number_with_the_wrong_unit_is_unsupported(lexical: LexicalVerifier) -
     assert not wrong.supported and "900 minute" in wrong.reason
 
 
+STORAGE = (
+    "Amazon RDS DB Instance Storage\n\nThe following table shows the maximum storage that each DB "
+    "instance class can scale to for each database engine. All values are in tebibytes (TiB).\n"
+    "| Instance Class | MariaDB | MySQL |\n| --- | --- | --- |\n| db.m5.12xlarge | 64 | 64 |"
+)
+
+
+def test_a_table_that_names_its_unit_once_supports_the_number_with_it(lexical: LexicalVerifier) -> None:
+    # qa_dev aws-040 on the whole corpus: the citation moved to another page's "64 TiB" sentence
+    v = AnswerVerifier(lexical, {1: STORAGE, 2: "You can create MySQL DB instances with up to 64 TiB."})
+    check = v.check("The maximum storage for MySQL on db.m5.12xlarge is 64 TiB [1].")
+    assert check.supported and check.checked == (1,)
+    wrong = AnswerVerifier(lexical, {1: STORAGE}).check(
+        "The maximum storage on db.m5.12xlarge is 64 GiB [1]."
+    )
+    assert not wrong.supported and wrong.reason == "number 64 gib"
+
+
 def test_an_api_name_the_passage_does_not_hold_is_unsupported(lexical: LexicalVerifier) -> None:
     check = _verifier(lexical).check(
         "You can use the SetQueueAttributes API to hide the messages for the visibility timeout [1]."
