@@ -141,6 +141,27 @@ def test_instructions_copied_from_a_passage_are_never_supported(lexical: Lexical
     assert steps.check("Do not delete the bucket before the job ends [1].").supported
 
 
+MAGNETIC = (
+    "Amazon RDS also supports magnetic storage for backward compatibility. The following are some "
+    "limitations for magnetic storage:\n+ Doesn't support storage autoscaling.\n"
+    "+ Doesn't support elastic volumes.\n+ Limited to a maximum size of 3 TiB."
+)
+LAYERS = (
+    "A function can use up to 5 layers at a time. The total unzipped size of the function and all "
+    "layers can't exceed the unzipped deployment package size limit of 250 MB."
+)
+
+
+def test_a_negation_the_passage_states_in_fewer_words_is_not_a_flip(lexical: LexicalVerifier) -> None:
+    # qa_dev aws-007 and aws-070 on the whole corpus: right answers vetoed as negation flips
+    v = AnswerVerifier(lexical, {1: MAGNETIC, 2: LAYERS})
+    assert v.check("No, Amazon RDS magnetic storage does not support elastic volumes [1].").supported
+    flipped = v.check("Yes, Amazon RDS magnetic storage supports elastic volumes [1].")
+    assert not flipped.supported and flipped.reason.startswith("negation")
+    # "can't exceed 250 MB" is a limit, said the same way as "the maximum is 250 MB"
+    assert v.check("The maximum unzipped deployment package size is 250 MB [2].").supported
+
+
 def test_numbers_and_names_are_found_where_they_are_free_standing() -> None:
     assert numbers_with_units("EC2 t2.micro has 1,000 items and 1.25 Gbps [3]") == [
         ("1000", "item"),

@@ -64,6 +64,19 @@ _INSTRUCTION = re.compile(
     r"|\bsystem\s+(?:notice|override|instruction)s?\b|\byou\s+are\s+now\b",
     re.IGNORECASE,
 )
+# "can't exceed 250 MB", "must not be longer than": a limit, said the same way as "up to 250 MB".
+_LIMIT = re.compile(
+    r"\b(?:cannot|can\s+not|must\s+not|may\s+not|should\s+not|does\s+not|do\s+not|"
+    r"can[’']t|won[’']t|\w+n[’']t)\s+(?:be\s+)?(?:exceed\w*|"
+    r"(?:more|greater|larger|longer|higher|bigger)\s+than|go\s+(?:over|above|beyond))",
+    re.IGNORECASE,
+)
+
+
+def _negated(text: str) -> bool:
+    return bool(_NEGATION.search(_LIMIT.sub(" limit ", text)))
+
+
 _YES_NO = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
 # Sentences, and clauses after ", but" / ";": "You can change X, but the change does not occur".
 _PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|,\s*(?=(?:but|although|however|except|unless)\b)")
@@ -198,17 +211,28 @@ class LexicalVerifier:
 
     def _negation_flipped(self, plain: str, words: set[str], passage: str) -> bool:
         """The passage sentence closest to ``plain`` (most shared terms, at least half of them;
-        table rows aside) is negated and ``plain`` is not, or the other way round."""
+        table rows aside) is negated and ``plain`` is not, or the other way round. Passage
+        sentences that say no more than ``plain`` does (all their terms, two or more, are
+        ``plain``'s) decide first: "Doesn't support elastic volumes." for "Magnetic storage does
+        (not) support elastic volumes", whose closest sentence is "RDS also supports magnetic
+        storage". A limit ("can't exceed 250 MB") is not a negation."""
+        negated = _negated(_YES_NO.sub("", plain))
         best, best_share = "", 0.0
+        contained: list[bool] = []  # the polarity of each sentence that says no more than plain
         for part in _PASSAGE_SENTENCE.split(passage):
             if "|" in part or not part.strip():
                 continue
+            own = self.terms(_NEGATION.sub(" ", part))  # "doesn't" is no content of its own
+            if len(own) >= 2 and own <= words:
+                contained.append(_negated(part))
             share = len(words & self.terms(part)) / len(words) if words else 0.0
             if share > best_share:
                 best, best_share = part, share
+        if contained:
+            return negated not in contained
         if best_share < 0.5:
             return False
-        return bool(_NEGATION.search(_YES_NO.sub("", plain))) != bool(_NEGATION.search(best))
+        return negated != _negated(best)
 
     def is_claim(self, sentence: str) -> bool:
         plain = strip_markers(sentence)
