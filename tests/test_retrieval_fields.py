@@ -122,6 +122,7 @@ def test_one_page_does_not_fill_the_top_of_the_results(container: Container, tmp
     (kb / "long.md").write_text(f"# Rotation guide\n\n{sections}\n")
     (kb / "short.md").write_text("# Rotation limits\n\nA key rotation may happen once a day.\n")
     container.ingestion.ingest([str(kb)], IngestOptions())
+    container.settings.retrieval.passages_per_document = 1
     query = SearchRequest(text="key rotation", k=3)
     titles = [h.title for h in container.retriever.search(query).hits]
     assert titles[:2] == ["Rotation guide", "Rotation limits"] or titles[:2] == [

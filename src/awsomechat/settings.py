@@ -203,7 +203,7 @@ class RetrievalSettings(BaseModel):
         " 1 turns this off",
     )  # fmt: skip
     passages_per_document: int = Field(
-        default=1, ge=0, le=100,
+        default=0, ge=0, le=100,
         description="a document's passages beyond its best N rank after every other document's"
         " best (nothing is dropped); 0 keeps the fused order",
     )  # fmt: skip
