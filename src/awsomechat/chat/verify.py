@@ -139,19 +139,18 @@ def identifiers(text: str) -> set[str]:
     return {n for n in names if len(n) > 2}
 
 
-_UNIT_WORD = re.compile(
-    r"\b(" + "|".join(sorted((u for u in _UNITS if len(u) > 1), key=len, reverse=True)) + r")\b"
-)
-# Words that name a unit without being one of the number-unit pairs above.
-_UNIT_NAMES = {"tebibytes": "tib", "gibibytes": "gib", "mebibytes": "mib", "kibibytes": "kib",
-               "terabytes": "tb", "gigabytes": "gb", "megabytes": "mb", "kilobytes": "kb"}  # fmt: skip
+_SIZE_UNITS = frozenset({"tib", "gib", "mib", "kib", "tb", "gb", "mb", "kb"})
+# Words that name a size unit: its symbols ("TiB") and its names ("tebibytes").
+_SIZE_WORDS = {w: u for w, u in _UNITS.items() if u in _SIZE_UNITS} | {
+    "tebibytes": "tib", "gibibytes": "gib", "mebibytes": "mib", "kibibytes": "kib",
+    "terabytes": "tb", "gigabytes": "gb", "megabytes": "mb", "kilobytes": "kb",
+}  # fmt: skip
+_SIZE_WORD = re.compile(r"\b(" + "|".join(sorted(_SIZE_WORDS, key=len, reverse=True)) + r")\b")
 
 
-def _units_named(low: str) -> set[str]:
-    """The size/time units a (lower-cased) passage names anywhere, normalised; "in TiB" counts."""
-    found = {_UNITS[m] for m in _UNIT_WORD.findall(low)}
-    found |= {u for word, u in _UNIT_NAMES.items() if word in low}
-    return found & {"tib", "gib", "mib", "kib", "tb", "gb", "mb", "kb"}
+def _size_units_named(low: str) -> set[str]:
+    """The size units a (lower-cased) passage names anywhere, normalised; "in TiB" counts."""
+    return {_SIZE_WORDS[m] for m in _SIZE_WORD.findall(low)}
 
 
 def _norm(text: str) -> str:
@@ -187,14 +186,13 @@ class LexicalVerifier:
             same = [u for n, u in pnums if n == num]
             if not same:
                 return f"number {num}", 0.0
-            # A table states its unit once ("All values are in tebibytes (TiB)", a header
-            # "Size (GiB)"): a bare number there takes the unit the passage names, if only one.
-            table_unit = "" in same and _units_named(low) == {unit}
             if (
                 unit
                 and unit not in same
-                and not table_unit
                 and not re.search(rf"\b{re.escape(num)}\s?-?\s?{unit}", low)
+                # A table states its unit once ("All values are in tebibytes (TiB)", a header
+                # "Size (GiB)"): a bare number there takes the unit the passage names, if only one.
+                and not ("" in same and _size_units_named(low) == {unit})
             ):
                 return f"number {num} {unit}", 0.0
         for name in identifiers(plain):

@@ -32,6 +32,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+(?=\S)")
 _FENCES = ("```", "~~~")
 # A paragraph this short right above a table is read as its caption.
 _CAPTION_TOKENS = 60
+_WORD_CHAR = re.compile(r"\w")
 _TABLE_INTRO = re.compile(r"\b(?:following|below|table|these|this list)\b|:\s*$", re.IGNORECASE)
 # A table with this many body rows (or tokens) gets passages of its own; a smaller one stays in the
 # text around it.
@@ -191,7 +192,7 @@ class StructuredChunker:
             if unit.table is None:
                 continue
             j = i - 1  # past lines with no words (``****``, a rule) between the text and the table
-            while j >= 0 and units[j].table is None and not re.search(r"\w", units[j].text):
+            while j >= 0 and units[j].table is None and not _WORD_CHAR.search(units[j].text):
                 units[j].text = ""
                 j -= 1
             prev = units[j] if j >= 0 else None
@@ -210,7 +211,7 @@ class StructuredChunker:
         last three) to its end; with no such sentence the paragraph when it is short, else its last
         sentence; lines with no words (``****``, a rule) skipped. ``("", paras)`` when that is
         over the caption budget too."""
-        while paras and not re.search(r"\w", paras[-1]):
+        while paras and not _WORD_CHAR.search(paras[-1]):
             paras = paras[:-1]
         if not paras:
             return "", paras

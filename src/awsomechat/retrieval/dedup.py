@@ -11,7 +11,8 @@ under a millisecond.
 Spread: the first ``per_document`` passages of each document keep their ranks and the rest move
 after them (nothing is dropped), so the top of a result list holds the best passage of as many
 pages as it can: one long page that matches everywhere (a FAQ, an API reference) no longer fills
-the top 5 while the page that answers waits at rank 7. Tuned on qa_calibration (docs/retrieval.md).
+the top 5 while the page that answers waits at rank 7. Off by default
+(``retrieval.passages_per_document``); its figures are in the README ("The whole corpus").
 """
 
 from __future__ import annotations

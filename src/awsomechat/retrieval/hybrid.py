@@ -105,7 +105,8 @@ class HybridRetriever:
         if dedup:
             dups = near_duplicates([row.text for _, row in found], s.duplicate_similarity)
             found = [pair for pair, dup in zip(found, dups, strict=True) if not dup]
-        found = spread_documents(found, lambda pair: str(pair[1].document_id), s.passages_per_document)
+        if s.passages_per_document:
+            found = spread_documents(found, lambda pair: str(pair[1].document_id), s.passages_per_document)
         if self._reranker is None:
             found = found[request.offset : want]
         hits: list[SearchHit] = []
