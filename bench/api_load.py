@@ -744,6 +744,26 @@ def run_chat_part(
 # ============================================================================ main
 
 
+def setting_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """``--set section.field=value`` as the environment variables the settings read."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or "." not in name:
+            raise SystemExit(f"--set {pair!r}: expected SECTION.FIELD=VALUE, e.g. database.pool_max=16")
+        env["AWSOMECHAT_" + name.replace(".", "__").upper()] = value
+    return env
+
+
+def database_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """The ``database.*`` ones: the database section is built here (with the bench's own name)."""
+    return {
+        name.split(".", 1)[1]: value
+        for name, _, value in (pair.partition("=") for pair in pairs)
+        if name.startswith("database.")
+    }
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--part", choices=["all", "query", "chat"], default="all", help="what to measure")
@@ -765,6 +785,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--model", choices=["default", "small"], default="default", help="answer model of the server"
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a setting for the server and the in-process retriever alike, e.g. database.pool_max=16 or"
+        " embedder.query_batch_wait_ms=0 (repeatable)",
+    )
     return ap.parse_args(argv)
 
 
@@ -779,7 +807,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_name = "bench_api_all" if all_docs else f"bench_api_{len(docs)}"
     store = BenchStore.open(args.data_dir)
     os.environ["AWSOMECHAT_DATA_DIR"] = str(store.data_dir)  # no user config.toml leaks in
-    settings = Settings(data_dir=store.data_dir, database=DatabaseSettings(name=db_name))
+    overrides = setting_overrides(args.set)
+    os.environ.update(overrides)  # read by Settings() here and passed to the server
+    database = DatabaseSettings.model_validate({"name": db_name, **database_overrides(args.set)})
+    settings = Settings(data_dir=store.data_dir, database=database)
     container = Container(settings)
     server: Server | None = None
     log_path = Path(tempfile.gettempdir()) / f"awsomechat-api-load-{os.getpid()}.log"
@@ -799,6 +830,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "AWSOMECHAT_LLM__MODEL": args.model,
             "AWSOMECHAT_API__RATE_LIMIT_PER_MINUTE": "0",
         }
+        env.update(overrides)
         log(f"starting awsomechat serve (log: {log_path})")
         t0 = time.perf_counter()
         server = Server.start(env, log_path, store.data_dir)
