@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from awsomechat.chat.types import Citation
 from awsomechat.links import public_url
@@ -129,6 +129,35 @@ def pack_passages(
         PackedPassage(citation=citation_for(i, hit), text=text)
         for i, (hit, text) in enumerate(chosen, start=1)
     ]
+
+
+def number_parts(
+    parts: Sequence[Sequence[PackedPassage]],
+) -> tuple[list[PackedPassage], list[list[PackedPassage]]]:
+    """One numbering over the passages of several model calls (an e-mail's requests, each answered
+    from its own passages): a passage given to two calls keeps one number. Returns every distinct
+    passage once, numbered in order of first appearance, with the text of each call's trims joined
+    (what the verifier checks a sentence against), and each call's passages renumbered."""
+    numbers: dict[str, int] = {}
+    texts: dict[str, list[str]] = {}
+    first: dict[str, PackedPassage] = {}
+    calls: list[list[PackedPassage]] = []
+    for part in parts:
+        numbered = []
+        for p in part:
+            key = p.citation.chunk_id
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                first[key], texts[key] = p, []
+            if p.text not in texts[key]:
+                texts[key].append(p.text)
+            numbered.append(replace(p, citation=replace(p.citation, n=numbers[key])))
+        calls.append(numbered)
+    merged = [
+        PackedPassage(citation=replace(first[k].citation, n=n), text=" … ".join(texts[k]))
+        for k, n in numbers.items()
+    ]
+    return merged, calls
 
 
 def render_passages(passages: Sequence[PackedPassage]) -> str:

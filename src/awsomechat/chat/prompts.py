@@ -87,8 +87,11 @@ BUILTIN_PROFILES: dict[str, PromptProfile] = {
         system="You answer customer e-mails on behalf of the support team, politely and accurately. "
         + GROUNDING_RULES
         + " Write only the answer paragraphs, in the customer's language: no greeting and no sign-off"
-        " (the support team adds them). Answer each listed question directly, in one or two sentences.",
-        template="Passages:\n{passages}\n\n{question}\n\nAnswer, citing passages like [1]:",
+        " (the support team adds them). Answer the customer's question directly, in one or two sentences."
+        + CITE_EXAMPLE,
+        # One call per request of the e-mail (chat/reply.py): {question} is that request.
+        template="Passages:\n{passages}\n\nQuestion: {question}\n"
+        "Answer in one or two sentences, each ending with its passage number like [1]:",
         abstain="Hello,\n\nThank you for your message. We could not find this in our documentation, so a "
         "member of our team will look into your request and follow up with you shortly.\n\n"
         "Kind regards,\nThe support team",

@@ -81,6 +81,13 @@ PHRASES: dict[str, Phrases] = {
 }  # fmt: skip
 
 
+# A several-question e-mail: each request is answered by its own model call from its own best
+# passages. One call over every question and the whole e-mail had the 1.5B model answer the
+# question it found easiest and invent the rest ("there is no limit on how many layers"), and an
+# even share of five passages cut the passage that held the second answer (docs/replies.md).
+PASSAGES_PER_REQUEST = 3
+
+
 @dataclass(frozen=True)
 class PlannedRequest:
     request: Request
@@ -118,6 +125,14 @@ class ReplyPlan:
         reasons = [r.verdict.reason for r in self.requests if r.verdict.reason]
         reason = "" if v.answerable else "; ".join(reasons)
         return RelevanceVerdict(v.answerable, v.top_dense, v.coverage, reason)
+
+    def request_hits(self, max_passages: int = 5) -> list[tuple[PlannedRequest, tuple[SearchHit, ...]]]:
+        """Each answerable request with the hits its own model call is given: ``max_passages``
+        for a one-question e-mail, at least ``PASSAGES_PER_REQUEST`` each for several."""
+        chosen = self.answered
+        each = max(PASSAGES_PER_REQUEST, max_passages // max(1, len(chosen)))
+        each = max_passages if len(chosen) == 1 else each
+        return [(r, r.hits[:each]) for r in chosen]
 
     def hits(self, max_passages: int = 5) -> list[SearchHit]:
         """The answerable requests' hits interleaved (each request's best first), without repeats,
@@ -241,7 +256,8 @@ def plan_reply(
 
 
 def prompt_text(plan: ReplyPlan) -> str:
-    """The ``{question}`` of the e-mail profile: the e-mail and the requests to answer."""
+    """The e-mail and the requests to answer, together: what the verifier takes as the question
+    (the sender's own words may be repeated in the reply) and what a one-call prompt would ask."""
     # "Will that fit" says little alone: a short question is listed with the statement it leans on.
     asks = "\n".join(
         f"{i}. {r.request.query if len(r.request.text.split()) < 8 else r.request.text}"
@@ -253,6 +269,17 @@ def prompt_text(plan: ReplyPlan) -> str:
         lines.append("Do not answer anything else: a colleague follows up on the rest.")
     lines.append(f"Write in {lang}.")
     return "\n".join(lines)
+
+
+def request_question(plan: ReplyPlan, planned: PlannedRequest) -> str:
+    """The ``{question}`` of one request's model call: the request alone (a short one with the
+    statement it leans on: "Will that fit" says little alone), in the e-mail's language."""
+    r = planned.request
+    question = r.query if len(r.text.split()) < 8 else r.text
+    if plan.email.language != "en":
+        lang = LANGUAGE_NAMES.get(plan.email.language, "the e-mail's language")
+        question += f"\nWrite the answer in {lang}."
+    return question
 
 
 def greeting(plan: ReplyPlan) -> str:

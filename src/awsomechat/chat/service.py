@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
@@ -26,7 +26,7 @@ from awsomechat.chat.budget import (
     tokens_upper_bound,
 )
 from awsomechat.chat.citations import attribute_uncited, resolve_citations
-from awsomechat.chat.context import PackedPassage, citation_for, pack_passages, render_passages
+from awsomechat.chat.context import PackedPassage, citation_for, number_parts, pack_passages, render_passages
 from awsomechat.chat.events import (
     ChatEvent,
     ErrorEvent,
@@ -37,7 +37,14 @@ from awsomechat.chat.events import (
 )
 from awsomechat.chat.followup import with_history_terms
 from awsomechat.chat.prompts import PromptProfile, all_profiles, get_profile
-from awsomechat.chat.reply import BodyFilter, ReplyPlan, handoff_reply, plan_reply, prompt_text
+from awsomechat.chat.reply import (
+    BodyFilter,
+    ReplyPlan,
+    handoff_reply,
+    plan_reply,
+    prompt_text,
+    request_question,
+)
 from awsomechat.chat.reply import head as reply_head
 from awsomechat.chat.reply import tail as reply_tail
 from awsomechat.chat.rewrite import (
@@ -90,8 +97,10 @@ class _State:
     hits: list[SearchHit] = field(default_factory=list)
     verdict: RelevanceVerdict | None = None
     passages: list[PackedPassage] = field(default_factory=list)
-    # An e-mail (profile input_kind "email"): its requests, each retrieved and judged (chat/reply.py).
+    # An e-mail (profile input_kind "email"): its requests, each retrieved and judged (chat/reply.py),
+    # and the model calls answering them: (question, its passages numbered as in ``passages``).
     reply: ReplyPlan | None = None
+    parts: list[tuple[str, list[PackedPassage]]] = field(default_factory=list)
     # Called once, just before the first model call of the turn (the API's generation slot).
     model_slot: Callable[[], None] | None = None
 
@@ -250,32 +259,53 @@ class ChatService:
 
     def _pack(self, s: _State) -> _State:
         """Passages within ``chat.context_tokens`` and what the context has left after the
-        instructions, the question and the answer; re-packed tighter if the whole prompt, counted
-        at once, still comes out over."""
+        instructions, the question and the answer; an e-mail's requests each get their own."""
         if s.verdict is None or not s.verdict.answerable:
             return s
         model = self._model()
-        question, system, answer = self._prompt_question(s), s.profile.system, self._llm.max_answer_tokens
+        if s.reply is None:
+            s.passages = self._fit(model, s, self._prompt_question(s), s.hits, s.standalone)
+            return s
+        parts = []
+        for planned, hits in s.reply.request_hits(self._chat.max_passages):
+            question = request_question(s.reply, planned)
+            packed = self._fit(model, s, question, hits, planned.request.query, len(hits))
+            if packed:
+                parts.append((question, packed))
+        s.passages, numbered = number_parts([p for _, p in parts])
+        s.parts = [(q, p) for (q, _), p in zip(parts, numbered, strict=True)]
+        return s
+
+    def _fit(
+        self,
+        model: ChatModel,
+        s: _State,
+        question: str,
+        hits: Sequence[SearchHit],
+        scored_by: str,
+        max_passages: int | None = None,
+    ) -> list[PackedPassage]:
+        """``hits`` packed for one model call, re-packed tighter if the whole prompt, counted at
+        once, still comes out over the context."""
+        system, answer = s.profile.system, self._llm.max_answer_tokens
         room = room_left(
             model, system=system, user=s.profile.user_message("", question), answer_tokens=answer
         )
         budget = min(self._chat.context_tokens, room)
         for _ in range(3):
-            s.passages = pack_passages(
-                s.hits,
+            passages = pack_passages(
+                hits,
                 count_tokens=model.count_tokens,
                 budget_tokens=budget,
-                max_passages=self._chat.max_passages,
-                relevance=self._gate.relevance_scorer(s.standalone, s.request.access),
+                max_passages=max_passages or self._chat.max_passages,
+                relevance=self._gate.relevance_scorer(scored_by, s.request.access),
             )
-            user = s.profile.user_message(render_passages(s.passages), question)
+            user = s.profile.user_message(render_passages(passages), question)
             over = -room_left(model, system=system, user=user, answer_tokens=answer)
             if over <= 0:
-                break
+                return passages
             budget -= over
-        else:
-            s.passages = []
-        return s
+        return []
 
     @staticmethod
     def _take_slot(s: _State) -> None:
@@ -305,60 +335,31 @@ class ChatService:
         sources = tuple(p.citation for p in state.passages)
         yield SourcesEvent(sources, abstained=False)
         model = self._model()
-        messages = [
-            Message("system", state.profile.system),
-            Message(
-                "user",
-                state.profile.user_message(render_passages(state.passages), self._prompt_question(state)),
-            ),
-        ]
-        usage = Usage(0, 0)
-        # An e-mail reply's greeting, hand-off and sign-off are the system's; the model writes the
-        # answer between them (its own greeting is dropped, its sign-off ends the generation).
-        body = BodyFilter() if state.reply is not None else None
+        # One model call; an e-mail: one per answerable request, each with its own passages.
+        calls = state.parts if state.reply is not None else [(self._prompt_question(state), state.passages)]
         out = self._verified_stream(state, model)
         raw: list[str] = []  # what the model wrote (for its own citations)
+        usage = Usage(0, 0)
         t_gen = time.perf_counter()
-        gen = model.stream(
-            messages, max_tokens=self._llm.max_answer_tokens, temperature=self._llm.temperature
-        )
-        try:
-            for item in gen:
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                if body is not None:
-                    item = body.feed(item)
-                    if body.done:
-                        break
-                    if not item:
-                        continue
-                raw.append(item)
-                if text := out.feed(item):
-                    state.timings.setdefault("ttft_s", round(time.perf_counter() - t_start, 3))
-                    yield TokenEvent(text)
-                if out.full:  # the profile's sentence limit: the rest is not generated
-                    break
-            if body is not None and (rest := body.flush()) and not out.full:
-                raw.append(rest)
-                if text := out.feed(rest):
-                    yield TokenEvent(text)
-            if text := out.finish():
-                state.timings.setdefault("ttft_s", round(time.perf_counter() - t_start, 3))
+        for i, (question, passages) in enumerate(calls):
+            messages = [
+                Message("system", state.profile.system),
+                Message("user", state.profile.user_message(render_passages(passages), question)),
+            ]
+            if i and (text := out.feed("\n\n")):  # the next request's answer: a new paragraph
                 yield TokenEvent(text)
-        except AwsomeChatError as exc:
-            log.warning("generation failed: %s", exc)
-            code = "model_unavailable" if isinstance(exc, ModelUnavailableError) else "model_error"
-            yield ErrorEvent(code, f"the answer could not be completed: {exc.message}")
-            return
-        finally:
-            close = getattr(gen, "close", None)
-            if close:
-                close()
+            used = yield from self._generate(state, model, messages, out, raw, t_start)
+            if used is None:
+                return
+            usage = Usage(
+                usage.prompt_tokens + used.prompt_tokens, usage.completion_tokens + used.completion_tokens
+            )
+            if out.full:
+                break
+        if text := out.finish():
+            state.timings.setdefault("ttft_s", round(time.perf_counter() - t_start, 3))
+            yield TokenEvent(text)
         state.timings["generate_s"] = round(time.perf_counter() - t_gen, 3)
-        if usage == Usage(0, 0) and raw:  # stopped at the sentence limit, before the model's count
-            prompt_tokens = sum(model.count_tokens(m.content) for m in messages)
-            usage = Usage(prompt_tokens, model.count_tokens("".join(raw)))
         state.timings["model_citations"] = float(len(cited_numbers("".join(raw))))
         checks = tuple(out.checks)
         if out.verifier is not None:
@@ -375,8 +376,8 @@ class ChatService:
             return
         answer = out.text.strip() if state.reply is None else out.text.rstrip()
         if out.verifier is None:  # unchecked: markers added afterwards where a passage clearly fits
-            passages = [(p.citation, p.text) for p in state.passages]
-            answer = attribute_uncited(answer, passages, self._gate.term_set)
+            given = [(p.citation, p.text) for p in state.passages]
+            answer = attribute_uncited(answer, given, self._gate.term_set)
         if state.reply is not None:
             tail = reply_tail(state.reply)
             yield TokenEvent(tail)
@@ -386,6 +387,60 @@ class ChatService:
             state, answer, cited, sources, abstained=False, usage=usage, model=model.name, t0=t_start,
             verification=checks,
         )  # fmt: skip
+
+    def _generate(
+        self,
+        state: _State,
+        model: ChatModel,
+        messages: list[Message],
+        out: VerifiedStream,
+        raw: list[str],
+        t_start: float,
+    ) -> Generator[ChatEvent, None, Usage | None]:
+        """One model call streamed through ``out``: its token events; returns its usage, or None
+        after an error event. An e-mail reply's greeting, hand-off and sign-off are the system's:
+        the model's own greeting is dropped, its sign-off ends the call."""
+        usage = Usage(0, 0)
+        body = BodyFilter() if state.reply is not None else None
+        written: list[str] = []
+        gen = model.stream(
+            messages, max_tokens=self._llm.max_answer_tokens, temperature=self._llm.temperature
+        )
+        try:
+            for item in gen:
+                if isinstance(item, Usage):
+                    usage = item
+                    continue
+                if body is not None:
+                    item = body.feed(item)
+                    if body.done:
+                        break
+                    if not item:
+                        continue
+                written.append(item)
+                if text := out.feed(item):
+                    state.timings.setdefault("ttft_s", round(time.perf_counter() - t_start, 3))
+                    yield TokenEvent(text)
+                if out.full:  # the profile's sentence limit: the rest is not generated
+                    break
+            if body is not None and (rest := body.flush()) and not out.full:
+                written.append(rest)
+                if text := out.feed(rest):
+                    yield TokenEvent(text)
+        except AwsomeChatError as exc:
+            log.warning("generation failed: %s", exc)
+            code = "model_unavailable" if isinstance(exc, ModelUnavailableError) else "model_error"
+            yield ErrorEvent(code, f"the answer could not be completed: {exc.message}")
+            return None
+        finally:
+            close = getattr(gen, "close", None)
+            if close:
+                close()
+        raw.extend(written)
+        if usage == Usage(0, 0) and written:  # stopped early, before the model's own count
+            prompt_tokens = sum(model.count_tokens(m.content) for m in messages)
+            usage = Usage(prompt_tokens, model.count_tokens("".join(written)))
+        return usage
 
     def _verified_stream(self, state: _State, model: ChatModel) -> VerifiedStream:
         """The sentence-by-sentence checker of this turn (``chat.verify``, ``chat.verify_action``)."""
