@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from awsomechat.chat.citations import resolve_citations
-from awsomechat.chat.context import pack_passages, render_passages
+from awsomechat.chat.context import PackedPassage, citation_for, number_parts, pack_passages, render_passages
 from awsomechat.chat.prompts import BUILTIN_PROFILES, PromptProfile, get_profile
 from awsomechat.chat.rewrite import needs_context
 from awsomechat.chat.types import Citation
@@ -107,3 +107,19 @@ def test_remote_token_estimate_never_undercounts_non_ascii() -> None:
     assert estimate_tokens("😀" * 100) >= 200  # common BPE vocabularies: 1-3 tokens per emoji
     assert estimate_tokens("日本語のテキスト") >= 8
     assert estimate_tokens("") == 1
+
+
+def test_passages_of_several_model_calls_share_one_numbering() -> None:
+    a, b, c = _hit(1, 1, 0, "Layers."), _hit(2, 2, 0, "Quotas."), _hit(3, 3, 0, "Timeouts.")
+    first = [PackedPassage(citation_for(1, a), "A function can use up to 5 layers."),
+             PackedPassage(citation_for(2, b), "250 MB unzipped.")]  # fmt: skip
+    second = [PackedPassage(citation_for(1, b), "900 seconds."),
+              PackedPassage(citation_for(2, c), "Timeouts.")]  # fmt: skip
+    merged, calls = number_parts([first, second])
+    assert [(p.citation.chunk_id, p.citation.n) for p in merged] == [("1", 1), ("2", 2), ("3", 3)]
+    assert [p.citation.n for p in calls[0]] == [1, 2]
+    assert [p.citation.n for p in calls[1]] == [2, 3]  # the quota passage keeps its number
+    assert "[2] Doc" in render_passages(calls[1]) and "[1]" not in render_passages(calls[1])
+    # the verifier checks against what either call was shown of a passage
+    assert merged[1].text == "250 MB unzipped. … 900 seconds."
+    assert number_parts([]) == ([], [])

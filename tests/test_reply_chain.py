@@ -3,12 +3,14 @@ take), with the real small model and the real store: plumbing, not answer qualit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from awsomechat.chat.events import FinalEvent, TokenEvent
 from awsomechat.chat.service import ChatRequest
+from awsomechat.chat.types import Message, Usage
 from awsomechat.container import Container
 from awsomechat.seams import ChatModel
 from tests.helpers import ingest_texts
@@ -73,3 +75,41 @@ def test_the_hand_off_keeps_the_mails_language(kb: Container) -> None:
     )
     assert final.abstained
     assert final.answer.startswith("Hallo Jürgen,") and "Ihr Support-Team" in final.answer
+
+
+class Prompts(Recording):
+    """Also keeps each call's user message."""
+
+    def __init__(self, inner: ChatModel) -> None:
+        super().__init__(inner)
+        self.prompts: list[str] = []
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float, stop: Sequence[str] = ()
+    ) -> Iterator[str | Usage]:
+        self.prompts.append(messages[-1].content)
+        return super().stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+
+
+def test_each_question_of_a_mail_gets_its_own_model_call_with_one_numbering(
+    container: Container, small_model: ChatModel
+) -> None:
+    ingest_texts(container, KB)
+    model = Prompts(small_model)
+    container.__dict__["chat_model"] = model
+    container.settings.llm.max_answer_tokens = 24
+    _, final = _reply(
+        container,
+        "Hi,\n\nhow many layers can a Lambda function use? And what is the maximum timeout of a Lambda "
+        "function?\n\nThanks,\nInes",
+    )
+    assert final.timings["requests"] == 2 and final.timings["handed_off_requests"] == 0
+    assert model.calls == 2
+    first, second = model.prompts
+    assert "how many layers" in first and "maximum timeout" not in first
+    assert "maximum timeout" in second and "how many layers" not in second
+    labels = [dict(re.findall(r"^\[(\d+)\] (.+)$", p, re.MULTILINE)) for p in model.prompts]
+    assert labels[0] and labels[1]
+    assert all(labels[1][n] == labels[0][n] for n in labels[0].keys() & labels[1].keys())
+    assert final.answer.startswith("Hi Ines,") and final.answer.rstrip().endswith("The support team")
+    assert {c.n for c in final.citations} <= {int(n) for lab in labels for n in lab}

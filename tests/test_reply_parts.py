@@ -11,6 +11,7 @@ from awsomechat.chat.reply import (
     head,
     judge_text,
     prompt_text,
+    request_question,
     tail,
     unsupported,
 )
@@ -105,3 +106,29 @@ def test_answerable_requests_share_the_passages_in_turn() -> None:
     plan = _plan("Hi,\n\nWhat is A? What is B? What is C?\n\nBo", [True, True, False], [a, b, c])
     assert [h.chunk_id for h in plan.hits()] == ["a1", "shared", "a2", "b2"]
     assert plan.verdict().answerable and [r.request.text for r in plan.handed_off] == ["What is C?"]
+
+
+def test_each_answerable_request_gets_its_own_passages_and_question() -> None:
+    hits = [[_hit(f"{q}{i}", f"passage {q}{i}") for i in range(6)] for q in "ab"]
+    plan = _plan(
+        "Hi,\n\nhow many layers can a Lambda function use? And what is the maximum timeout of a "
+        "function?\n\nThanks,\nInes",
+        [True, True],
+        hits,
+    )
+    parts = plan.request_hits(5)
+    assert [len(h) for _, h in parts] == [3, 3]  # an even share of 5 would cut each to 2
+    assert [h[0].chunk_id for _, h in parts] == ["a0", "b0"]
+    assert request_question(plan, parts[0][0]) == "how many layers can a Lambda function use?"
+    one = _plan("Hi,\n\nhow many layers can a Lambda function use?\n\nInes", [True], hits[:1])
+    assert [len(h) for _, h in one.request_hits(5)] == [5]
+    handed = _plan(
+        "Hi,\n\nhow many layers can a Lambda function use? And what does Kendra cost per hour in "
+        "dollars?\n\nAmir",
+        [True, False],
+        hits,
+    )
+    only = [r.request.text for r, _ in handed.request_hits(5)]
+    assert only == ["how many layers can a Lambda function use?"]
+    german = _plan("Hallo,\n\nwie lange darf eine Lambda-Funktion laufen?\n\nJürgen", [True], hits[:1])
+    assert request_question(german, german.requests[0]).endswith("\nWrite the answer in German.")
