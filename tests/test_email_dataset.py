@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from awsomechat.chat.reply import PHRASES
 from awsomechat.eval.replies import DEV_SET, EVAL_SET, fact_present, load_emails, normalise
 
 SAMPLE = Path(__file__).resolve().parents[1] / "src/awsomechat/sample_kb"
@@ -50,3 +51,15 @@ def test_a_fact_pattern_is_not_satisfied_by_an_unrelated_reply() -> None:
     hand_off = "Thank you. A member of our team will look into your request and follow up shortly."
     assert not any(fact_present(f, hand_off) for f in e.facts)
     assert all(fact_present(f, "Up to 5 layers [1]; the unzipped limit is 250\\ MB [2].") for f in e.facts)
+
+
+@pytest.mark.parametrize("path", [EVAL_SET, DEV_SET], ids=["eval", "dev"])
+def test_the_systems_own_sentences_state_no_fact(path: Path) -> None:
+    """A hand-off ("We could not find this ...") must not satisfy a pattern such as "not"."""
+    frames = [
+        "\n\n".join([p.hello + " Ana,", p.sorry, p.partial, "- a question", p.handoff, p.sign_off])
+        for p in PHRASES.values()
+    ]
+    for e in load_emails(path):
+        for f in e.facts:
+            assert not any(fact_present(f, text) for text in frames), (e.id, f.match)

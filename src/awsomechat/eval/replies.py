@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from awsomechat.chat.reply import PHRASES
 from awsomechat.chat.service import ChatRequest, ChatService
 from awsomechat.errors import SourceError
 from awsomechat.eval.answers import relevant
@@ -109,8 +110,17 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
+def frame_removed(reply: str) -> str:
+    """The reply without the sentences the system writes in every language (hand-off, apology,
+    sign-off): "We could not find this" must not count as stating a fact whose pattern is "not"."""
+    for phrases in PHRASES.values():
+        for text in (phrases.handoff, phrases.partial, phrases.sorry, phrases.sign_off):
+            reply = reply.replace(text, " ")
+    return reply
+
+
 def fact_present(fact: Fact, reply: str) -> bool:
-    return re.search(fact.match, normalise(reply), re.IGNORECASE) is not None
+    return re.search(fact.match, normalise(frame_removed(reply)), re.IGNORECASE) is not None
 
 
 def run_email(item: EmailItem, chat: ChatService, user: str) -> ReplyResult:
