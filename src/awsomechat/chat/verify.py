@@ -175,8 +175,11 @@ class LexicalVerifier:
             self._cache[text] = got
         return got
 
-    def problem(self, sentence: str, passage: str, question: str = "") -> tuple[str, float]:
-        """("" when supported, else the reason) and the content-term coverage."""
+    def problem(
+        self, sentence: str, passage: str, question: str = "", *, negation_share: float = 0.5
+    ) -> tuple[str, float]:
+        """("" when supported, else the reason) and the content-term coverage. ``negation_share``:
+        how much of the sentence the passage's closest sentence must share to contradict it."""
         plain = strip_markers(sentence)
         if _INSTRUCTION.search(plain):
             return "instruction", 0.0
@@ -203,18 +206,20 @@ class LexicalVerifier:
         cov = len(words & pterms) / len(words) if words else 1.0
         if cov < self.min_coverage:
             return f"coverage {cov:.2f}", cov
-        if self._negation_flipped(plain, words, passage):
+        if self._negation_flipped(plain, words, passage, negation_share):
             return "negation", cov
         return "", cov
 
-    def _negation_flipped(self, plain: str, words: set[str], passage: str) -> bool:
+    def _negation_flipped(self, plain: str, words: set[str], passage: str, min_share: float = 0.5) -> bool:
         """The passage sentence closest to ``plain`` (most shared terms, at least half of them;
         table rows aside) is negated and ``plain`` is not, or the other way round. Passage
         sentences that say no more than ``plain`` does (all their terms, two or more, are
         ``plain``'s) decide first: "Doesn't support elastic volumes." for "Magnetic storage does
         (not) support elastic volumes", whose closest sentence is "RDS also supports magnetic
         storage". A limit ("can't exceed 250 MB") is not a negation."""
-        negated = _negated(_YES_NO.sub("", plain))
+        bare = _YES_NO.sub("", plain)
+        negated = _negated(bare)
+        words = self.terms(bare) or words  # "Yes," is no term of the claim
         best, best_share = "", 0.0
         contained: list[bool] = []  # the polarity of each sentence that says no more than plain
         for part in _PASSAGE_SENTENCE.split(passage):
@@ -228,7 +233,7 @@ class LexicalVerifier:
                 best, best_share = part, share
         if contained:
             return negated not in contained
-        if best_share < 0.5:
+        if best_share < min_share:
             return False
         return negated != _negated(best)
 
@@ -266,6 +271,9 @@ class ModelJudge:
         return not out.strip().lower().startswith("no")
 
 
+OTHER_NEGATION_SHARE = 0.8
+
+
 @dataclass
 class AnswerVerifier:
     """Verdicts on sentences of one answer, given its numbered passages."""
@@ -281,9 +289,14 @@ class AnswerVerifier:
         if not self.lexical.is_claim(sentence):
             return SentenceCheck(sentence, written, cited, claim=False, supported=False, coverage=0.0)
         # A passage that says the opposite (its closest sentence negated where this one is not, or
-        # the other way round) vetoes the sentence, whichever passage it cites.
+        # the other way round) vetoes the sentence, whichever passage it cites. A passage it does
+        # not cite vetoes only with a sentence about the same thing: one that says no more than
+        # the sentence, or shares OTHER_NEGATION_SHARE of its terms. Half was too little: "TLS
+        # encrypts communication between the core and connected devices" vetoed the right "traffic
+        # between components on the same core device is not encrypted" (emails_dev.jsonl).
         for n, text in self.passages.items():
-            if self.lexical.problem(sentence, text, self.question)[0] == "negation":
+            share = OTHER_NEGATION_SHARE if cited and n not in cited else 0.5
+            if self.lexical.problem(sentence, text, self.question, negation_share=share)[0] == "negation":
                 return SentenceCheck(
                     sentence, written, cited, True, False, 0.0, f"negation in [{n}]", evidence=text
                 )
