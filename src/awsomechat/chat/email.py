@@ -1,8 +1,8 @@
 """Reading a customer e-mail: what is quoted, who wrote it, in which language, and what it asks.
 
 Pure text rules, no model call: on a 2-core CPU every model call costs seconds, and a wrong split
-costs less than a slow one (each request is retrieved and judged on its own; the model still
-reads the whole e-mail).
+costs less than a slow one (each request is retrieved, judged and answered on its own; the
+verifier takes the whole e-mail as the question, so the sender's own words may be repeated).
 """
 
 from __future__ import annotations

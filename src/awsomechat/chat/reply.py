@@ -1,10 +1,11 @@
 """Replying to a customer e-mail: every request retrieved and judged on its own, one model call for
-the answerable ones, a hand-off for the rest.
+each answerable one, a hand-off for the rest.
 
     e-mail ─► parse (quoted history, greeting, sign-off, language, requests) ─► per request:
-      retrieve ─► judge (thresholds calibrated on e-mails) ─► passages of the answerable requests,
-      interleaved ─► one model call: the answer paragraphs only ─► greeting by name + answer +
-      hand-off for what the documents do not cover + sign-off, in the e-mail's language
+      retrieve ─► judge (thresholds calibrated on e-mails) ─► per answerable request: one model
+      call from its own passages (numbered together), the answer paragraph only ─► greeting by
+      name + answers + hand-off for what the documents do not cover + sign-off, in the e-mail's
+      language
 
 The frame (greeting, hand-off, sign-off) is written by the system, not the model: a 1.5B model
 forgets names, invents sign-offs and, asked to say what it cannot answer, often answers anyway.
