@@ -256,14 +256,16 @@ def plan_reply(
     return ReplyPlan(email, tuple(planned))
 
 
+def _asked(request: Request) -> str:
+    """What a request asks: "Will that fit" says little alone, so a short question comes with the
+    statement it leans on."""
+    return request.query if len(request.text.split()) < 8 else request.text
+
+
 def prompt_text(plan: ReplyPlan) -> str:
     """The e-mail and the requests to answer, together: what the verifier takes as the question
     (the sender's own words may be repeated in the reply) and what a one-call prompt would ask."""
-    # "Will that fit" says little alone: a short question is listed with the statement it leans on.
-    asks = "\n".join(
-        f"{i}. {r.request.query if len(r.request.text.split()) < 8 else r.request.text}"
-        for i, r in enumerate(plan.answered, start=1)
-    )
+    asks = "\n".join(f"{i}. {_asked(r.request)}" for i, r in enumerate(plan.answered, start=1))
     lang = LANGUAGE_NAMES.get(plan.email.language, "the e-mail's language")
     lines = [f"Customer e-mail:\n{plan.email.body}", "", f"Answer these questions from the passages:\n{asks}"]
     if plan.handed_off:
@@ -273,10 +275,8 @@ def prompt_text(plan: ReplyPlan) -> str:
 
 
 def request_question(plan: ReplyPlan, planned: PlannedRequest) -> str:
-    """The ``{question}`` of one request's model call: the request alone (a short one with the
-    statement it leans on: "Will that fit" says little alone), in the e-mail's language."""
-    r = planned.request
-    question = r.query if len(r.text.split()) < 8 else r.text
+    """The ``{question}`` of one request's model call: the request alone, in the e-mail's language."""
+    question = _asked(planned.request)
     if plan.email.language != "en":
         lang = LANGUAGE_NAMES.get(plan.email.language, "the e-mail's language")
         question += f"\nWrite the answer in {lang}."
