@@ -120,6 +120,28 @@ def test_a_sentence_that_drops_the_passages_negation_is_unsupported(lexical: Lex
     assert v.check("You can change the option group of a stopped DB instance [1].").supported
 
 
+def test_a_flipped_sentence_is_replaced_by_the_passage_sentence_it_contradicts(
+    lexical: LexicalVerifier,
+) -> None:
+    # qa_dev aws-009: the 1.5B model's "Yes" where the guide says "You can't"
+    yes = "Yes, you can delete an option group that is associated with a stopped DB instance [2]."
+    stream = VerifiedStream(AnswerVerifier(lexical, {1: STOPPED, 2: SIX_TIMES}), action="drop")
+    shown = _run(stream, yes)
+    assert shown == "No. You can't delete an option group that is associated with a stopped DB instance [1]."
+    (check,) = stream.checks
+    assert check.action == "corrected" and not check.supported and check.checked == (1,)
+    assert stream.answered
+    # The passage sentence must hold every term of the claim: "You can change the option group ...
+    # of a stopped DB instance" is no answer to "can you delete it", so that veto stays a veto.
+    change_only = AnswerVerifier(lexical, {1: STOPPED.split("\n\n")[1]})
+    wrong = change_only.check("No, you cannot delete an option group of a stopped DB instance [1].")
+    assert wrong.reason.startswith("negation") and wrong.correction == ""
+    # Turned off, the sentence is dropped like any unsupported one.
+    off = VerifiedStream(AnswerVerifier(lexical, {1: STOPPED}, correct=False), action="drop")
+    assert _run(off, yes) == ""
+    assert [c.action for c in off.checks] == ["dropped"]
+
+
 # AWS IoT Greengrass security pages (emails_dev.jsonl dev-017): two passages about encryption.
 ON_DEVICE = "Communication between components on the Greengrass core device is not encrypted."
 LOCAL_NETWORK = (

@@ -367,6 +367,12 @@ class ChatSettings(BaseModel):
         description="an unsupported sentence: drop it, or mark it '(unverified)' without its citation"
         " (e-mail replies always drop)",
     )
+    verify_correct: bool = Field(
+        default=True,
+        description="a sentence that says the opposite of a passage's sentence about the same thing"
+        " ('Yes, you can ...' where it says 'You can't ...') is replaced by that sentence, cited;"
+        " false drops (or marks) it like any other unsupported sentence",
+    )
     verify_min_coverage: float = Field(
         default=0.6, ge=0, le=1, description="share of a sentence's content terms its passage must hold"
     )

@@ -111,7 +111,12 @@ class SentenceCheckOut(BaseModel):
     supported: bool
     coverage: float
     reason: str = Field(description="why it is not supported ('number 45', 'name X', 'coverage 0.40')")
-    action: Literal["kept", "marked", "dropped"]
+    action: Literal["kept", "marked", "dropped", "corrected"]
+    correction: str = Field(
+        default="",
+        description="with action 'corrected': the cited passage's own sentence, shown instead of this"
+        " one, which said its opposite",
+    )
 
 
 class ChatOut(BaseModel):

@@ -456,6 +456,7 @@ class ChatService:
                 {p.citation.n: p.text for p in state.passages},
                 question=self._prompt_question(state),
                 judge=ModelJudge(model) if chat.verify == "model" else None,
+                correct=chat.verify_correct and not foreign,  # passages quoted in the reply's language only
             )
         limit = state.profile.max_sentences if chat.enforce_length else None
         action = "drop" if state.reply is not None else chat.verify_action

@@ -78,6 +78,9 @@ def _negated(text: str) -> bool:
 
 
 _YES_NO = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
+# A corrected sentence: the passage's own sentence, without a list bullet or Markdown link syntax.
+_LIST_LEAD = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 # Sentences, and clauses after ", but" / ";": "You can change X, but the change does not occur".
 _PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|,\s*(?=(?:but|although|however|except|unless)\b)")
 
@@ -93,15 +96,18 @@ class SentenceCheck:
     supported: bool
     coverage: float
     reason: str = ""  # why not supported: "number 45", "name SetQueueAttributes", "coverage 0.40"
-    action: str = "kept"  # kept | marked | dropped
+    action: str = "kept"  # kept | marked | dropped | corrected
     # The text of the passage(s) in ``checked`` (for evaluation; not sent to clients).
     evidence: str = field(default="", repr=False, compare=False)
+    # A sentence vetoed as the opposite of a passage: that passage's own sentence, shown instead
+    # (``action`` "corrected", cited to ``checked``); "" when there is none to show.
+    correction: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
             "sentence": self.text, "model_cited": list(self.model_cited), "cited": list(self.checked),
             "claim": self.claim, "supported": self.supported, "coverage": round(self.coverage, 3),
-            "reason": self.reason, "action": self.action,
+            "reason": self.reason, "action": self.action, "correction": self.correction,
         }  # fmt: skip
 
 
@@ -206,36 +212,68 @@ class LexicalVerifier:
         cov = len(words & pterms) / len(words) if words else 1.0
         if cov < self.min_coverage:
             return f"coverage {cov:.2f}", cov
-        if self._negation_flipped(plain, words, passage, negation_share):
+        if self.contradiction(plain, passage, negation_share) is not None:
             return "negation", cov
         return "", cov
 
-    def _negation_flipped(self, plain: str, words: set[str], passage: str, min_share: float = 0.5) -> bool:
-        """The passage sentence closest to ``plain`` (most shared terms, at least half of them;
-        table rows aside) is negated and ``plain`` is not, or the other way round. Passage
-        sentences that say no more than ``plain`` does (all their terms, two or more, are
-        ``plain``'s) decide first: "Doesn't support elastic volumes." for "Magnetic storage does
-        (not) support elastic volumes", whose closest sentence is "RDS also supports magnetic
+    def contradiction(self, sentence: str, passage: str, min_share: float = 0.5) -> str | None:
+        """The passage sentence that says the opposite of ``sentence``, or None.
+
+        The passage sentence closest to ``sentence`` (most shared terms, at least ``min_share`` of
+        them; table rows aside) is negated and ``sentence`` is not, or the other way round.
+        Passage sentences that say no more than ``sentence`` does (all their terms, two or more,
+        are the sentence's) decide first: "Doesn't support elastic volumes." for "Magnetic storage
+        does (not) support elastic volumes", whose closest sentence is "RDS also supports magnetic
         storage". A limit ("can't exceed 250 MB") is not a negation."""
-        bare = _YES_NO.sub("", plain)
+        bare = _YES_NO.sub("", strip_markers(sentence))
         negated = _negated(bare)
-        words = self.terms(bare) or words  # "Yes," is no term of the claim
+        words = self.terms(bare)  # "Yes," is no term of the claim
+        if not words:
+            return None
         best, best_share = "", 0.0
-        contained: list[bool] = []  # the polarity of each sentence that says no more than plain
+        contained: list[str] = []  # the sentences that say no more than ``sentence``
         for part in _PASSAGE_SENTENCE.split(passage):
             if "|" in part or not part.strip():
                 continue
             own = self.terms(_NEGATION.sub(" ", part))  # "doesn't" is no content of its own
             if len(own) >= 2 and own <= words:
-                contained.append(_negated(part))
-            share = len(words & self.terms(part)) / len(words) if words else 0.0
+                contained.append(part.strip())
+            share = len(words & self.terms(part)) / len(words)
             if share > best_share:
-                best, best_share = part, share
+                best, best_share = part.strip(), share
         if contained:
-            return negated not in contained
-        if best_share < min_share:
-            return False
-        return negated != _negated(best)
+            opposite = [c for c in contained if _negated(c) != negated]
+            return max(opposite, key=len) if len(opposite) == len(contained) else None
+        if best_share < min_share or negated == _negated(best):
+            return None
+        return best
+
+    def correction(self, sentence: str, passage: str, min_share: float = 0.5) -> str | None:
+        """What the passage says instead, when it contradicts ``sentence`` about the same thing:
+        its own sentence (yes/no flipped), to show in place of the wrong one. Only a plain prose
+        sentence holding every content term of the claim qualifies, so the quote is about what
+        the claim was about ("You can change the option group … of a stopped DB instance" does not
+        correct "you cannot delete it"); anything else stays a plain veto."""
+        plain = strip_markers(sentence)
+        quote = self.contradiction(plain, passage, min_share)
+        if quote is None:
+            return None
+        quote = _MD_LINK.sub(r"\1", _LIST_LEAD.sub("", quote)).strip()
+        if (
+            not self.terms(_YES_NO.sub("", plain)) <= self.terms(quote)
+            or not 4 <= len(quote.split()) <= 60
+            or not quote[:1].isupper()
+            or quote.endswith(":")
+            or any(mark in quote for mark in ("#", "**", "\n"))
+        ):
+            return None
+        if quote[-1] not in ".!?":
+            quote += "."
+        yes_no = _YES_NO.match(plain)
+        if yes_no:
+            flipped = "No" if yes_no.group().strip(" ,.!").lower() == "yes" else "Yes"
+            quote = f"{flipped}. {quote}"
+        return quote
 
     def is_claim(self, sentence: str) -> bool:
         plain = strip_markers(sentence)
@@ -282,6 +320,7 @@ class AnswerVerifier:
     passages: dict[int, str]
     question: str = ""
     judge: ModelJudge | None = None
+    correct: bool = True  # offer the contradicting passage's sentence in place of a negation flip
 
     def check(self, sentence: str) -> SentenceCheck:
         cited = tuple(n for n in cited_numbers(sentence) if n in self.passages)
@@ -297,9 +336,11 @@ class AnswerVerifier:
         for n, text in self.passages.items():
             share = OTHER_NEGATION_SHARE if cited and n not in cited else 0.5
             if self.lexical.problem(sentence, text, self.question, negation_share=share)[0] == "negation":
+                fix = self.lexical.correction(sentence, text, share) if self.correct else None
                 return SentenceCheck(
-                    sentence, written, cited, True, False, 0.0, f"negation in [{n}]", evidence=text
-                )
+                    sentence, written, (n,) if fix else cited, True, False, 0.0, f"negation in [{n}]",
+                    evidence=text, correction=fix or "",
+                )  # fmt: skip
         first_reason, first_cov = "", 0.0
         if cited:
             joined = "\n".join(self.passages[n] for n in cited)

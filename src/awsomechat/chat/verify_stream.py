@@ -116,6 +116,14 @@ class VerifiedStream:
             self.shown += 1
             self.supported += 1
             return self._release() + self._emit(_with_citations(sentence, check.checked))
+        if check.correction:
+            # The model said the opposite of the passage: the passage's own sentence is shown
+            # instead, cited to it (the original is in the verdicts, action "corrected").
+            self.checks.append(replace(check, action="corrected"))
+            self.shown += 1
+            self.supported += 1
+            lead = sentence[: len(sentence) - len(sentence.lstrip())]
+            return self._release() + self._emit(_with_citations(lead + check.correction, check.checked))
         if self.action == "mark":
             self.checks.append(replace(check, action="marked"))
             self.shown += 1

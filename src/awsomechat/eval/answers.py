@@ -110,8 +110,13 @@ def run_item(item: QAItem, chat: ChatService, retriever: Retriever, user: str) -
 
 
 def _shown(r: QAResult) -> list[dict[str, Any]]:
-    """The claim sentences of an answer a reader sees (kept or marked, not dropped)."""
-    return [c for c in r.verification if c["claim"] and c["action"] != "dropped"]
+    """The claim sentences of an answer a reader sees (kept or marked, not dropped); a corrected
+    sentence is seen as its correction, the cited passage's own sentence."""
+    return [
+        c | {"sentence": c["correction"], "supported": True} if c["action"] == "corrected" else c
+        for c in r.verification
+        if c["claim"] and c["action"] != "dropped"
+    ]
 
 
 def numbers_in_evidence(check: dict[str, Any]) -> bool:
