@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,12 @@ def retrieval_command(
             ds.queries.clear()
             ds.queries.update(keep)
         report = IngestReport()
+        t0 = time.perf_counter()
         with make_progress(console) as progress:
             bar = IngestBar(progress)
             bar.source_started(f"ingest {ds.name}", ds.corpus_size())
             c.ingestion.ingest_items(ds.corpus_items(), ds.source, IngestOptions(), bar, report)
+        report.seconds = time.perf_counter() - t0
         console.print(f"corpus: {report.summary()}", highlight=False)
         results: dict[str, dict[str, float]] = {}
         with make_progress(console) as progress:
