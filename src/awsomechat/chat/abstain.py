@@ -14,6 +14,7 @@ The answer is withheld when either falls below its threshold (``chat.min_dense``
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 
 from awsomechat.store.search import SearchQueries
@@ -105,5 +106,28 @@ class RelevanceGate:
         present: set[str] = set()
         for h in hits:
             present.update(self._analyzer.terms(h.text))
+        present |= self._spelled_out(question, set(idf) - present, hits)
         total = sum(idf.values())
         return sum(w for t, w in idf.items() if t in present) / total if total else 0.0
+
+    def _spelled_out(self, question: str, missing: set[str], hits: Sequence[SearchHit]) -> set[str]:
+        """The question's acronyms among ``missing`` that ``hits`` write out in full: "ALB" is
+        covered by "Application Load Balancer", consecutive capitalised words with its letters as
+        their initials, as the guides name a service in full where people abbreviate it."""
+        found: set[str] = set()
+        for acronym in set(_ACRONYM.findall(question)):
+            term = self._analyzer.stem(acronym.lower())
+            if term in missing and any(acronym in _initials(h.text) for h in hits):
+                found.add(term)
+        return found
+
+
+# "ALB", "NLB", "SLA": an all-capitals word of 3 to 6 letters (a plural "ALBs" too).
+_ACRONYM = re.compile(r"\b([A-Z]{3,6})s?\b")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _initials(text: str) -> str:
+    """The first letter of every word, capitalised words only as capitals ("Application Load
+    Balancer" gives "ALB"; "a load balancer" gives "alb", which no acronym matches)."""
+    return "".join(w[0] for w in _WORD.findall(text))
