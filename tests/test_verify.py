@@ -322,3 +322,16 @@ def test_an_email_reply_keeps_only_supported_sentences_or_hands_off(
     assert final.abstained == (not kept)
     if final.abstained:
         assert "follow up" in final.answer and not final.citations
+
+
+def test_a_sentence_already_shown_is_not_shown_again(lexical: LexicalVerifier) -> None:
+    # emails_dev dev-010: two requests, answered by two calls, got the same sentence twice
+    stream = VerifiedStream(_verifier(lexical))
+    shown = _run(
+        stream,
+        "The maximum function timeout is 900 seconds [3].\n\n"
+        "The maximum function timeout is 900 seconds [3]. Set the visibility timeout to at least 6 times the function timeout [2].",
+    )
+    assert shown.count("900 seconds") == 1 and "6 times" in shown
+    assert [c.action for c in stream.checks] == ["kept", "dropped", "kept"]
+    assert stream.checks[1].reason == "repeats an earlier sentence"

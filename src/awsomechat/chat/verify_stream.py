@@ -21,6 +21,11 @@ from awsomechat.chat.verify import AnswerVerifier, SentenceCheck, SentenceSplitt
 UNVERIFIED = " (unverified)"
 
 
+def _said(sentence: str) -> str:
+    """A sentence as compared for repeats: without markers, case and spacing."""
+    return " ".join(strip_markers(sentence).lower().split())
+
+
 def _with_citations(sentence: str, numbers: tuple[int, ...]) -> str:
     """The sentence with its markers replaced by ``numbers``, before the final full stop."""
     lead = sentence[: len(sentence) - len(sentence.lstrip())]
@@ -53,6 +58,7 @@ class VerifiedStream:
     _out: list[str] = field(default_factory=list)
     _held: list[str] = field(default_factory=list)
     _splitter: SentenceSplitter = field(default_factory=SentenceSplitter)
+    _said: set[str] = field(default_factory=set)  # shown sentences, to drop a verbatim repeat
 
     @property
     def full(self) -> bool:
@@ -111,6 +117,12 @@ class VerifiedStream:
                 self._held.append(sentence)
                 return ""
             return self._emit(sentence)
+        if _said(check.correction or sentence) in self._said:
+            # An e-mail's requests are answered by separate calls, which can find the same sentence.
+            self.checks.append(replace(check, action="dropped", reason="repeats an earlier sentence"))
+            return ""
+        if check.supported or check.correction:
+            self._said.add(_said(check.correction or sentence))
         if check.supported:
             self.checks.append(check)
             self.shown += 1
