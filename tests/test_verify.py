@@ -330,7 +330,8 @@ def test_a_sentence_already_shown_is_not_shown_again(lexical: LexicalVerifier) -
     shown = _run(
         stream,
         "The maximum function timeout is 900 seconds [3].\n\n"
-        "The maximum function timeout is 900 seconds [3]. Set the visibility timeout to at least 6 times the function timeout [2].",
+        "The maximum function timeout is 900 seconds [3]. "
+        "Set the visibility timeout to at least 6 times the function timeout [2].",
     )
     assert shown.count("900 seconds") == 1 and "6 times" in shown
     assert [c.action for c in stream.checks] == ["kept", "dropped", "kept"]
