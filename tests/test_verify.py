@@ -336,3 +336,19 @@ def test_a_sentence_already_shown_is_not_shown_again(lexical: LexicalVerifier) -
     assert shown.count("900 seconds") == 1 and "6 times" in shown
     assert [c.action for c in stream.checks] == ["kept", "dropped", "kept"]
     assert stream.checks[1].reason == "repeats an earlier sentence"
+
+
+def test_a_sentence_about_a_narrower_case_does_not_contradict(lexical: LexicalVerifier) -> None:
+    # qa_dev aws-096 on the whole corpus (claims set, dev half): the right "Yes" was vetoed by a
+    # sentence holding all of its terms and as many of its own
+    greengrass = (
+        "Greengrass groups can reference a Lambda function by alias or by version. AWS IoT Greengrass "
+        "doesn't support Lambda aliases for $LATEST versions."
+    )
+    v = AnswerVerifier(lexical, {1: "Lambda versions: you can publish a version of your AWS Lambda function.",
+                                 2: greengrass})  # fmt: skip
+    assert v.check("Yes, AWS Lambda supports versioning [1].").reason != "negation in [2]"
+    # a sentence with fewer terms of its own still contradicts
+    assert v.check("AWS IoT Greengrass supports Lambda aliases for $LATEST versions [2].").reason.startswith(
+        "negation"
+    )

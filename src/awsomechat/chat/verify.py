@@ -246,6 +246,11 @@ class LexicalVerifier:
             return max(opposite, key=len) if len(opposite) == len(contained) else None
         if best_share < min_share or negated == _negated(best):
             return None
+        # A sentence that adds at least as many terms of its own as the claim has is about a
+        # narrower case: "AWS IoT Greengrass doesn't support Lambda aliases for $LATEST versions"
+        # does not contradict "AWS Lambda supports versioning" (claims set, dev half, aws-096).
+        if len(self.terms(_NEGATION.sub(" ", best)) - words) >= len(words):
+            return None
         return best
 
     def correction(self, sentence: str, passage: str, min_share: float = 0.5) -> str | None:
