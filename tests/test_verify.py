@@ -352,3 +352,11 @@ def test_a_sentence_about_a_narrower_case_does_not_contradict(lexical: LexicalVe
     assert v.check("AWS IoT Greengrass supports Lambda aliases for $LATEST versions [2].").reason.startswith(
         "negation"
     )
+
+
+def test_a_sentence_that_stops_before_what_it_states_is_unsupported(lexical: LexicalVerifier) -> None:
+    # emails_eval em-010: the model wrote the markers where the number should be
+    v = AnswerVerifier(lexical, {1: "The total number of FAQ questions and answers in an index is 100,000."})
+    cut = v.check("The total number of FAQ questions and answers in an index is [1].")
+    assert not cut.supported and cut.reason == "incomplete"
+    assert v.check("The total number of FAQ questions and answers in an index is 100,000 [1].").supported

@@ -73,6 +73,15 @@ _LIMIT = re.compile(
 )
 
 
+# "The total number of FAQ questions in the index is [4][5].": the model left out what it was
+# about to state; the words before are all the passage's, so coverage alone would keep it. (Not
+# prepositions a sentence may end on: "algorithms to choose from.")
+_DANGLING = re.compile(
+    r"\b(?:is|are|was|were|be|of|the|a|an|than|between)\s*[.!?]?\s*$",
+    re.IGNORECASE,
+)
+
+
 def _negated(text: str) -> bool:
     return bool(_NEGATION.search(_LIMIT.sub(" limit ", text)))
 
@@ -189,6 +198,8 @@ class LexicalVerifier:
         plain = strip_markers(sentence)
         if _INSTRUCTION.search(plain):
             return "instruction", 0.0
+        if _DANGLING.search(plain):
+            return "incomplete", 0.0
         low, pterms, pnums = self._passage(passage)
         qlow = _norm(question)
         for num, unit in numbers_with_units(plain):
