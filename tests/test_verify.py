@@ -360,3 +360,11 @@ def test_a_sentence_that_stops_before_what_it_states_is_unsupported(lexical: Lex
     cut = v.check("The total number of FAQ questions and answers in an index is [1].")
     assert not cut.supported and cut.reason == "incomplete"
     assert v.check("The total number of FAQ questions and answers in an index is 100,000 [1].").supported
+
+
+def test_a_sentence_that_only_points_to_a_passage_is_not_shown(lexical: LexicalVerifier) -> None:
+    # un-056 on the whole corpus: the answer to an unanswerable question was this sentence alone
+    v = AnswerVerifier(lexical, {2: "You can apply tags to your pipelines in CodePipeline."})
+    assert v.check("For more information, see the [2] passage.").reason == "points to a passage"
+    assert v.check("Please refer to passage [2] for the details.").reason == "points to a passage"
+    assert v.check("You can apply tags to your pipelines in CodePipeline [2].").supported

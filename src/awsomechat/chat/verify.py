@@ -82,6 +82,15 @@ _DANGLING = re.compile(
 )
 
 
+# "For more information, see the [2] passage.": the prompt's word for the context, which the reader
+# never sees; such a sentence states nothing (un-056 on the whole corpus kept it as the answer).
+_POINTER = re.compile(
+    r"^\W*(?:for (?:more )?(?:information|details)[^,]{0,40},\s*)?(?:please\s+)?"
+    r"(?:see|refer to|check|read|consult)\b[^.]{0,60}\bpassages?\b",
+    re.IGNORECASE,
+)
+
+
 def _negated(text: str) -> bool:
     return bool(_NEGATION.search(_LIMIT.sub(" limit ", text)))
 
@@ -200,6 +209,8 @@ class LexicalVerifier:
             return "instruction", 0.0
         if _DANGLING.search(plain):
             return "incomplete", 0.0
+        if _POINTER.search(plain):
+            return "points to a passage", 0.0
         low, pterms, pnums = self._passage(passage)
         qlow = _norm(question)
         for num, unit in numbers_with_units(plain):
