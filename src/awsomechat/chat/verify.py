@@ -252,7 +252,7 @@ class LexicalVerifier:
         words = self.terms(bare)  # "Yes," is no term of the claim
         if not words:
             return None
-        best, best_share = "", 0.0
+        best, best_own, best_share = "", set[str](), 0.0
         contained: list[str] = []  # the sentences that say no more than ``sentence``
         for part in _PASSAGE_SENTENCE.split(passage):
             if "|" in part or not part.strip():
@@ -262,7 +262,7 @@ class LexicalVerifier:
                 contained.append(part.strip())
             share = len(words & self.terms(part)) / len(words)
             if share > best_share:
-                best, best_share = part.strip(), share
+                best, best_own, best_share = part.strip(), own, share
         if contained:
             opposite = [c for c in contained if _negated(c) != negated]
             return max(opposite, key=len) if len(opposite) == len(contained) else None
@@ -271,7 +271,7 @@ class LexicalVerifier:
         # A sentence that adds at least as many terms of its own as the claim has is about a
         # narrower case: "AWS IoT Greengrass doesn't support Lambda aliases for $LATEST versions"
         # does not contradict "AWS Lambda supports versioning" (claims set, dev half, aws-096).
-        if len(self.terms(_NEGATION.sub(" ", best)) - words) >= len(words):
+        if len(best_own - words) >= len(words):
             return None
         return best
 

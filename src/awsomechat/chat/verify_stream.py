@@ -117,25 +117,21 @@ class VerifiedStream:
                 self._held.append(sentence)
                 return ""
             return self._emit(sentence)
-        if _said(check.correction or sentence) in self._said:
+        said = _said(check.correction or sentence)
+        if said in self._said:
             # An e-mail's requests are answered by separate calls, which can find the same sentence.
             self.checks.append(replace(check, action="dropped", reason="repeats an earlier sentence"))
             return ""
         if check.supported or check.correction:
-            self._said.add(_said(check.correction or sentence))
-        if check.supported:
-            self.checks.append(check)
-            self.shown += 1
-            self.supported += 1
-            return self._release() + self._emit(_with_citations(sentence, check.checked))
-        if check.correction:
-            # The model said the opposite of the passage: the passage's own sentence is shown
-            # instead, cited to it (the original is in the verdicts, action "corrected").
-            self.checks.append(replace(check, action="corrected"))
+            # A sentence that said the opposite of a passage shows that passage's own sentence
+            # instead, cited to it (the original stays in the verdicts, action "corrected").
+            self._said.add(said)
+            self.checks.append(check if check.supported else replace(check, action="corrected"))
             self.shown += 1
             self.supported += 1
             lead = sentence[: len(sentence) - len(sentence.lstrip())]
-            return self._release() + self._emit(_with_citations(lead + check.correction, check.checked))
+            shown = lead + check.correction if check.correction else sentence
+            return self._release() + self._emit(_with_citations(shown, check.checked))
         if self.action == "mark":
             self.checks.append(replace(check, action="marked"))
             self.shown += 1
